@@ -1,0 +1,13 @@
+"""POST /api/client/billing/{invoiceId}/checkout — a Checkout Session (new or reused) for an invoice."""
+
+from billing.auth import authenticated_uid
+from billing.checkout import start_checkout
+from billing.http import ApiRequest, endpoint, path_parameter
+from billing.settings import Need, configure
+
+configure(Need.DATABASE, Need.FIREBASE, Need.STRIPE_API, Need.PORTAL)
+
+
+@endpoint
+def lambda_handler(request: ApiRequest) -> tuple[int, dict]:
+    return 200, start_checkout(authenticated_uid(request.headers), path_parameter(request, "invoiceId"))

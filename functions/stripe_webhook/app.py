@@ -1,0 +1,12 @@
+"""POST /api/webhook/stripe (HTTP API route and Function URL) — Stripe events; the signature authenticates."""
+
+from billing.http import ApiRequest, endpoint
+from billing.settings import Need, configure
+from billing.webhook import handle_stripe_webhook
+
+configure(Need.DATABASE, Need.STRIPE_WEBHOOK)
+
+
+@endpoint
+def lambda_handler(request: ApiRequest) -> tuple[int, dict]:
+    return 200, handle_stripe_webhook(request.body, request.headers.get("stripe-signature"))

@@ -1,0 +1,1 @@
+"""Shared code of the billing functions: auth, database, Stripe, and the payment logic."""

@@ -1,0 +1,80 @@
+"""Domain errors. Each carries the HTTP status it maps to; `billing.http` is the one place that turns them
+into responses. Messages are safe to show a client: they never contain a token, key or secret."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    status_code = 500
+    public_message = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+        self.message = message or self.public_message
+
+
+class BadRequest(BillingError):
+    status_code = 400
+    public_message = "bad request"
+
+
+class NotAuthenticated(BillingError):
+    status_code = 401
+    public_message = "missing, invalid or expired ID token"
+
+
+class NoContact(BillingError):
+    """A valid token whose user is not a portal contact (or a contact without a company)."""
+
+    status_code = 403
+    public_message = "no client contact for this account"
+
+
+class InvoiceNotFound(BillingError):
+    """Also raised for another company's invoice: the same answer, so invoice ids cannot be probed."""
+
+    status_code = 404
+    public_message = "invoice not found"
+
+
+class CheckoutSessionNotFound(BillingError):
+    status_code = 404
+    public_message = "checkout session not found for this invoice"
+
+
+class InvoiceNotPayable(BillingError):
+    status_code = 409
+    public_message = "invoice is not payable"
+
+
+class PayloadTooLarge(BillingError):
+    status_code = 413
+    public_message = "request body too large"
+
+
+class UnsupportedAmount(BillingError):
+    """The invoice's amount cannot be charged in its currency (too many decimals, unknown currency)."""
+
+    status_code = 422
+    public_message = "invoice amount cannot be charged in its currency"
+
+
+class PaymentProviderUnavailable(BillingError):
+    status_code = 502
+    public_message = "payment provider unavailable, nothing was changed; try again"
+
+
+class AuthProviderUnavailable(BillingError):
+    status_code = 503
+    public_message = "cannot verify tokens right now; try again"
+
+
+class ServiceUnavailable(BillingError):
+    """A transient failure of ours (database): 5xx so that Stripe retries webhooks."""
+
+    status_code = 503
+    public_message = "service temporarily unavailable; try again"
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid: raised at cold start, so the function never serves half-configured."""

@@ -1,0 +1,103 @@
+"""The HTTP edge of every function: HTTP API (payload 2.0) events in, JSON responses out.
+
+`endpoint` is the one place where errors become HTTP responses: routes return `(status, body)` or raise a
+BillingError; anything else is logged and answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from billing.errors import BadRequest, BillingError, PayloadTooLarge
+from billing.observability import logger
+
+# Larger bodies are refused before any parsing. Stripe's biggest event payloads are tens of kB.
+MAX_BODY_BYTES = 256 * 1024
+
+Response = dict[str, Any]
+Route = Callable[["ApiRequest"], tuple[int, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    headers: Mapping[str, str]  # names lower-cased; repeated headers arrive comma-joined
+    path_parameters: Mapping[str, str]
+    body: bytes  # exact bytes received (base64 already decoded): the webhook signature covers them
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> ApiRequest:
+        if not isinstance(event, Mapping):
+            raise BadRequest("malformed request")
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        raw_body = event.get("body") or ""
+        if not isinstance(raw_body, str):
+            raise BadRequest("malformed request body")
+        # base64 inflates by 4/3: check the size before decoding too, so a huge body costs nothing.
+        if len(raw_body) > MAX_BODY_BYTES * 4 // 3 + 4:
+            raise PayloadTooLarge()
+        if event.get("isBase64Encoded"):
+            try:
+                body = base64.b64decode(raw_body, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest("request body is not valid base64") from None
+        else:
+            body = raw_body.encode("utf-8", errors="surrogateescape")
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        path_parameters = {str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()}
+        return cls(headers=headers, path_parameters=path_parameters, body=body)
+
+
+def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
+    """Wrap a route as a Lambda handler with the single error mapping of this service."""
+
+    @wraps(route)
+    def lambda_handler(event: Mapping[str, Any], context: Any = None) -> Response:
+        if context is not None:
+            logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+        try:
+            status, body = route(ApiRequest.from_event(event))
+            return json_response(status, body)
+        except BillingError as error:
+            log = logger.warning if error.status_code >= 500 else logger.info
+            log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
+            return json_response(error.status_code, {"error": error.message})
+        except Exception:
+            logger.exception("unhandled error")
+            return json_response(500, {"error": "internal error"})
+
+    return lambda_handler
+
+
+def json_response(status: int, body: Mapping[str, Any]) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "cache-control": "no-store"},
+        "body": json.dumps(body, default=_json_default, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # JSON numbers are IEEE doubles for every client (the portal is JavaScript). This is a representation
+        # at the edge, not arithmetic; refuse any amount a double could not carry exactly.
+        number = int(value) if value == value.to_integral_value() else float(value)
+        if Decimal(repr(number)) != value:
+            raise ValueError(f"amount {value} cannot be represented exactly in JSON")
+        return number
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def path_parameter(request: ApiRequest, name: str) -> str:
+    value = request.path_parameters.get(name)
+    if not value:
+        raise BadRequest(f"missing path parameter {name}")
+    return value

@@ -1,0 +1,70 @@
+"""Exact money: Decimal major units in the database, integer minor units at Stripe.
+
+Stripe's rules (https://docs.stripe.com/currencies): zero-decimal currencies are sent as-is (JPY 500 -> 500);
+three-decimal currencies are sent in thousandths but the last digit must be 0 (KWD 12.340 -> 12340);
+ISK is sent with two decimals but must be a whole amount. Amounts that cannot be represented are refused,
+never rounded: rounding a bill is a decision for a person, not for this code.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from billing.errors import UnsupportedAmount
+
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+WHOLE_AMOUNT_TWO_DECIMAL_CURRENCIES = frozenset({"ISK"})
+
+
+def minor_unit_exponent(currency: str) -> int:
+    code = normalize_currency(currency)
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def normalize_currency(currency: str) -> str:
+    code = (currency or "").strip().upper()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise UnsupportedAmount(f"not an ISO 4217 currency code: {currency!r}")
+    return code
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Major units -> Stripe's integer amount, refusing anything that would need rounding."""
+    code = normalize_currency(currency)
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise UnsupportedAmount(f"amount must be a finite Decimal, got {amount!r}")
+    if amount <= 0:
+        raise UnsupportedAmount("amount must be positive")
+    scaled = amount.scaleb(minor_unit_exponent(code))
+    if scaled != scaled.to_integral_value():
+        raise UnsupportedAmount(f"{amount} {code} has more decimals than {code} allows")
+    minor = int(scaled)
+    if code in THREE_DECIMAL_CURRENCIES and minor % 10:
+        raise UnsupportedAmount(f"{amount} {code}: Stripe requires the last of three decimals to be 0")
+    if code in WHOLE_AMOUNT_TWO_DECIMAL_CURRENCIES and minor % 100:
+        raise UnsupportedAmount(f"{amount} {code}: Stripe accepts only whole amounts of {code}")
+    return minor
+
+
+def from_minor_units(minor: int, currency: str) -> Decimal:
+    """Stripe's integer amount -> exact major units (Decimal)."""
+    if isinstance(minor, bool) or not isinstance(minor, int):
+        raise UnsupportedAmount(f"minor-unit amount must be an integer, got {minor!r}")
+    return Decimal(minor).scaleb(-minor_unit_exponent(currency))
+
+
+def parse_amount(value: object) -> Decimal:
+    """A Decimal from a database value or a decimal string; floats are refused (they are not exact)."""
+    if isinstance(value, float):
+        raise UnsupportedAmount("float amounts are not exact; store amounts as NUMERIC")
+    try:
+        return Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise UnsupportedAmount(f"not an amount: {value!r}") from None

@@ -1,0 +1,214 @@
+"""Data access: every SQL statement the functions run is here, behind small typed functions.
+
+State changes are single conditional UPDATEs (the WHERE clause states the transition's precondition), so
+concurrent writers cannot both win: PostgreSQL re-checks the WHERE clause of a row another transaction just
+changed, and the loser's UPDATE matches no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from billing.schema import checkout_session, contact, invoice, proposal, stripe_customer, stripe_event
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    id: str
+    company_id: str | None
+    email: str | None
+    stripe_customer_id: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    id: str
+    proposal_id: str
+    invoice_number: str
+    amount: Decimal
+    currency: str
+    description: str | None
+    payment_schedule_id: str | None
+    week: int | None
+    trigger: str | None
+    status: str
+    stripe_checkout_session_id: str | None
+    stripe_payment_intent_id: str | None
+    stripe_customer_id: str | None
+    paid_by_contact_id: str | None
+    due_date: datetime | None
+    paid_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> InvoiceRecord:
+        return cls(
+            id=row["id"],
+            proposal_id=row["proposalId"],
+            invoice_number=row["invoiceNumber"],
+            amount=row["amount"],
+            currency=row["currency"],
+            description=row["description"],
+            payment_schedule_id=row["paymentScheduleId"],
+            week=row["week"],
+            trigger=row["trigger"],
+            status=row["status"],
+            stripe_checkout_session_id=row["stripeCheckoutSessionId"],
+            stripe_payment_intent_id=row["stripePaymentIntentId"],
+            stripe_customer_id=row["stripeCustomerId"],
+            paid_by_contact_id=row["paidByContactId"],
+            due_date=row["dueDate"],
+            paid_at=row["paidAt"],
+            created_at=row["createdAt"],
+            updated_at=row["updatedAt"],
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def find_contact(conn: Connection, firebase_uid: str) -> ContactRecord | None:
+    row = conn.execute(
+        select(contact.c.id, contact.c.contactCompanyId, contact.c.email, stripe_customer.c.stripeCustomerId)
+        .select_from(contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id))
+        .where(contact.c.firebaseUid == firebase_uid)
+    ).first()
+    if row is None:
+        return None
+    return ContactRecord(id=row.id, company_id=row.contactCompanyId, email=row.email,
+                         stripe_customer_id=row.stripeCustomerId)
+
+
+def list_company_invoices(conn: Connection, company_id: str) -> list[InvoiceRecord]:
+    """The company's invoices, earliest due first (no due date last), then by invoice number."""
+    rows = conn.execute(
+        select(invoice)
+        .join(proposal, proposal.c.id == invoice.c.proposalId)
+        .where(proposal.c.companyId == company_id)
+        .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
+    ).mappings()
+    return [InvoiceRecord.from_row(row) for row in rows]
+
+
+def find_company_invoice(
+    conn: Connection, invoice_id: str, company_id: str, *, for_update: bool = False
+) -> InvoiceRecord | None:
+    """The invoice if it belongs to the company; None both when it does not exist and when it is another's."""
+    query = (
+        select(invoice)
+        .join(proposal, proposal.c.id == invoice.c.proposalId)
+        .where(invoice.c.id == invoice_id, proposal.c.companyId == company_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=invoice)
+    row = conn.execute(query).mappings().first()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def find_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord | None:
+    row = conn.execute(select(invoice).where(invoice.c.id == invoice_id)).mappings().first()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def count_checkout_sessions(conn: Connection, invoice_id: str) -> int:
+    return int(conn.scalar(
+        select(func.count()).select_from(checkout_session).where(checkout_session.c.invoiceId == invoice_id)
+    ) or 0)
+
+
+def save_stripe_customer(conn: Connection, contact_id: str, stripe_customer_id: str) -> None:
+    insert_ignoring_conflict(conn, stripe_customer, {"contactId": contact_id, "stripeCustomerId": stripe_customer_id})
+
+
+def attach_checkout_session(
+    conn: Connection,
+    *,
+    invoice_id: str,
+    session_id: str,
+    contact_id: str,
+    customer_id: str,
+    amount_minor: int,
+    currency: str,
+    idempotency_key: str,
+) -> None:
+    """Make `session_id` the invoice's current session and add it to the history (caller holds the row lock)."""
+    conn.execute(
+        update(invoice)
+        .where(invoice.c.id == invoice_id)
+        .values(stripeCheckoutSessionId=session_id, stripeCustomerId=customer_id, updatedAt=utc_now())
+    )
+    insert_ignoring_conflict(conn, checkout_session, {
+        "id": session_id,
+        "invoiceId": invoice_id,
+        "contactId": contact_id,
+        "amountMinor": amount_minor,
+        "currency": currency,
+        "idempotencyKey": idempotency_key,
+    })
+
+
+def transition_invoice(
+    conn: Connection,
+    *,
+    invoice_id: str,
+    session_id: str,
+    from_statuses: Iterable[str],
+    values: Mapping[str, Any],
+    amount: Decimal | None = None,
+    currency: str | None = None,
+) -> InvoiceRecord | None:
+    """Apply `values` only if the invoice is in one of `from_statuses`, `session_id` is its current session and
+    (when given) amount and currency match. Returns the updated invoice, or None when nothing matched."""
+    statement = update(invoice).where(
+        invoice.c.id == invoice_id,
+        invoice.c.stripeCheckoutSessionId == session_id,
+        invoice.c.status.in_(list(from_statuses)),
+    )
+    if amount is not None and currency is not None:
+        statement = statement.where(
+            invoice.c.amount == amount, func.upper(invoice.c.currency) == currency.upper()
+        )
+    row = conn.execute(
+        statement.values(**values, updatedAt=utc_now()).returning(*invoice.c)
+    ).mappings().first()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def record_event_received(
+    conn: Connection, *, event_id: str, event_type: str, object_id: str | None, invoice_id: str | None,
+    payload: Mapping[str, Any],
+) -> bool:
+    """Insert the event into the inbox; False if it was already there (a duplicate delivery).
+
+    A concurrent duplicate waits on the primary key until the first transaction ends, then sees the row."""
+    return insert_ignoring_conflict(conn, stripe_event, {
+        "id": event_id,
+        "type": event_type,
+        "objectId": object_id,
+        "invoiceId": invoice_id,
+        "payload": dict(payload),
+    })
+
+
+def record_event_outcome(conn: Connection, event_id: str, outcome: str) -> None:
+    conn.execute(
+        update(stripe_event)
+        .where(stripe_event.c.id == event_id)
+        .values(outcome=outcome, processedAt=utc_now())
+    )
+
+
+def insert_ignoring_conflict(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)

@@ -1,0 +1,160 @@
+"""Everything this service asks of Stripe, through the official SDK.
+
+One StripeClient per container. Network errors, 429 and 5xx are retried by the SDK with the same
+Idempotency-Key, so a retried creation replays the first result instead of making a second session. Whatever
+still fails becomes PaymentProviderUnavailable (502), raised before anything of ours has changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import stripe
+
+from billing.errors import PaymentProviderUnavailable, UnsupportedAmount
+from billing.observability import logger
+from billing.settings import settings
+
+# Connect and read timeouts (s): with two retries, a Stripe outage still answers within API Gateway's 30 s.
+_TIMEOUT = (3.0, 6.0)
+_MAX_NETWORK_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class CheckoutSessionSnapshot:
+    """The fields of a Checkout Session that fulfillment reads, from an API response or a webhook payload."""
+
+    id: str
+    status: str | None
+    payment_status: str | None
+    amount_total: int | None
+    currency: str | None
+    payment_intent: str | None
+    customer: str | None
+    client_secret: str | None = field(default=None, repr=False)  # lets a browser pay: never logged
+    expires_at: int | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckoutSessionSnapshot:
+        def object_id(value: Any) -> str | None:
+            return value.get("id") if isinstance(value, Mapping) else value
+
+        return cls(
+            id=str(data["id"]),
+            status=data.get("status"),
+            payment_status=data.get("payment_status"),
+            amount_total=data.get("amount_total"),
+            currency=data.get("currency"),
+            payment_intent=object_id(data.get("payment_intent")),
+            customer=object_id(data.get("customer")),
+            client_secret=data.get("client_secret"),
+            expires_at=data.get("expires_at"),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+    @property
+    def invoice_id(self) -> str | None:
+        return self.metadata.get("invoiceId")
+
+    @property
+    def contact_id(self) -> str | None:
+        return self.metadata.get("contactId")
+
+
+@cache
+def client() -> stripe.StripeClient:
+    config = settings()
+    base_addresses: dict[str, str] = {"api": config.stripe_api_base} if config.stripe_api_base else {}
+    return stripe.StripeClient(
+        config.stripe_secret_key or "",
+        base_addresses=base_addresses,  # type: ignore[arg-type]
+        max_network_retries=_MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=_TIMEOUT),
+    )
+
+
+def create_customer(*, contact_id: str, email: str | None) -> str:
+    params: dict[str, Any] = {"metadata": {"contactId": contact_id}}
+    if email:
+        params["email"] = email
+    customer = _call(
+        "create customer",
+        lambda: client().v1.customers.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": f"customer-for-contact-{contact_id}"},
+        ),
+    )
+    return str(customer.id)
+
+
+def create_checkout_session(params: Mapping[str, Any], *, idempotency_key: str) -> CheckoutSessionSnapshot:
+    session = _call(
+        "create checkout session",
+        lambda: client().v1.checkout.sessions.create(
+            params=dict(params),  # type: ignore[arg-type]
+            options={"idempotency_key": idempotency_key},
+        ),
+    )
+    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+
+
+def retrieve_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
+    """The session, or None if Stripe has no such session."""
+    try:
+        session = _call("retrieve checkout session", lambda: client().v1.checkout.sessions.retrieve(session_id))
+    except _ResourceMissing:
+        return None
+    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+
+
+def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
+    """Expire an open session; if it is no longer open (it completed meanwhile), its current state instead."""
+    try:
+        session = _call("expire checkout session", lambda: client().v1.checkout.sessions.expire(session_id))
+    except _NotOpen:
+        return retrieve_checkout_session(session_id)
+    except _ResourceMissing:
+        return None
+    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+
+
+def verify_webhook_signature(payload: bytes, signature: str | None) -> None:
+    """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with our secret,
+    within Stripe's default tolerance of five minutes."""
+    stripe.WebhookSignature.verify_header(
+        payload.decode("utf-8"), signature or "", settings().stripe_webhook_secret or "",
+        stripe.Webhook.DEFAULT_TOLERANCE,
+    )
+
+
+class _ResourceMissing(Exception):
+    pass
+
+
+class _NotOpen(Exception):
+    pass
+
+
+def _call(action: str, request: Any) -> Any:
+    try:
+        return request()
+    except stripe.InvalidRequestError as error:
+        if error.code == "resource_missing":
+            raise _ResourceMissing() from error
+        if action.startswith("expire") and error.http_status == 400:
+            raise _NotOpen() from error
+        if error.code in ("amount_too_small", "amount_too_large"):
+            raise UnsupportedAmount(error.user_message or "amount outside Stripe's limits") from error
+        logger.error("stripe rejected a request", extra={"action": action, "stripe_code": error.code,
+                                                          "stripe_request_id": error.request_id})
+        raise PaymentProviderUnavailable() from error
+    except stripe.StripeError as error:
+        # Connection errors, timeouts, 429 and 5xx that survived the SDK's retries; also a bad API key.
+        logger.warning("stripe unavailable", extra={"action": action, "error": type(error).__name__,
+                                                     "http_status": error.http_status,
+                                                     "stripe_request_id": error.request_id})
+        raise PaymentProviderUnavailable() from error

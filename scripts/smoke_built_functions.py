@@ -1,0 +1,200 @@
+"""Smoke test of the deployable artifact: each function exactly as `sam build` left it.
+
+Every function runs in its own `python3.13 -I -S` process (no virtualenv, no site-packages) whose
+sys.path is the built function dir + the built CommonLayer (+ the stdlib), the way Lambda assembles it.
+Each gets only the environment variables template.yaml declares for it, filled with local values:
+a throw-away PostgreSQL database (migrated with alembic, seeded with the ids the events/ use), the
+Stripe double, and Firebase emulator tokens. Exit status 1 if any response is not the expected one.
+
+    PATH=$PWD/.venv/bin:$PATH PYENV_VERSION=3.13.0 sam build
+    .venv/bin/python scripts/smoke_built_functions.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pg8000.native
+from samtranslator.yaml_helper import yaml_parse
+
+try:  # run as `python scripts/smoke_built_functions.py` or as `python -m scripts.smoke_built_functions`
+    from sign_webhook_event import DEFAULT_SECRET, sign_event
+except ModuleNotFoundError:
+    from scripts.sign_webhook_event import DEFAULT_SECRET, sign_event
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".aws-sam" / "build"
+EVENTS = ROOT / "events"
+PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
+
+SEED_SQL = [
+    """INSERT INTO "Company" (id, name) VALUES ('co_demo_acme', 'Acme Demo Ltd')""",
+    """INSERT INTO "Contact" (id, "firebaseUid", email, "contactCompanyId")
+       VALUES ('ct_demo_alice', 'demo-uid-alice', 'alice@acme.example', 'co_demo_acme')""",
+    """INSERT INTO "Proposal" (id, "companyId") VALUES ('pr_demo_1', 'co_demo_acme')""",
+    """INSERT INTO "Invoice" (id, "proposalId", "invoiceNumber", amount, currency, description, status)
+       VALUES ('inv_demo_usd', 'pr_demo_1', 'INV-DEMO-001', 500.00, 'USD', 'Phase 1 - Foundation', 'pending')""",
+]
+
+# Runs inside the isolated interpreter: argv = [function dir, layer dir], the event on stdin.
+CHILD = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+assert sys.version_info[:2] == (3, 13) and not any("site-packages" in p for p in sys.path[2:]), sys.path
+
+class LambdaContext:  # the attributes Lambda's context object has
+    function_name = sys.argv[3]
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[3]
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/" + sys.argv[3]
+    log_stream_name = "smoke"
+    def get_remaining_time_in_millis(self):
+        return 15000
+
+event = json.load(sys.stdin)
+import app
+response = app.lambda_handler(event, LambdaContext())
+print("SMOKE-RESPONSE " + json.dumps(response))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Stripe double exited with status {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the Stripe double did not listen on port {port} within {timeout:.0f} s")
+
+
+def declared_env(logical_id: str) -> set[str]:
+    """Names of the environment variables template.yaml gives a function (Globals + its own)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    names = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    return names | set(own)
+
+
+def invoke(logical_id: str, event: dict[str, Any], local_values: dict[str, str]) -> dict[str, Any]:
+    function_dir, layer_dir = BUILD / logical_id, BUILD / "CommonLayer" / "python"
+    for built in (function_dir, layer_dir):
+        if not built.is_dir():
+            raise SystemExit(f"{built} is missing: run `sam build` first")
+    env = {name: local_values[name] for name in declared_env(logical_id) if name in local_values}
+    env |= {  # what the Lambda runtime (and `sam local`) sets itself
+        "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "AWS_SAM_LOCAL": "true",
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", CHILD, str(function_dir), str(layer_dir), logical_id],
+        input=json.dumps(event).encode(), capture_output=True, env=env, cwd=function_dir, timeout=120,
+    )
+    output = result.stdout.decode()
+    print(output + result.stderr.decode(), end="")
+    for line in output.splitlines():
+        if line.startswith("SMOKE-RESPONSE "):
+            return dict(json.loads(line.removeprefix("SMOKE-RESPONSE ")))
+    raise RuntimeError(f"{logical_id}: no response (exit status {result.returncode})")
+
+
+def with_session_id(event: dict[str, Any], session_id: str) -> dict[str, Any]:
+    old = event["pathParameters"]["sessionId"]
+    event["pathParameters"]["sessionId"] = session_id
+    event["rawPath"] = event["rawPath"].replace(old, session_id)
+    event["requestContext"]["http"]["path"] = event["requestContext"]["http"]["path"].replace(old, session_id)
+    return event
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+def run_smoke(database: str, stripe_api_base: str) -> list[str]:
+    local_values = {
+        "POWERTOOLS_SERVICE_NAME": "billing", "POWERTOOLS_METRICS_NAMESPACE": "ClientPortal", "LOG_LEVEL": "INFO",
+        "DATABASE_URL": f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}",
+        "FIREBASE_PROJECT_ID": "demo-billing", "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+        "STRIPE_SECRET_KEY": "sk_test_smoke", "STRIPE_API_BASE": stripe_api_base,
+        "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET, "PORTAL_URL": "http://localhost:3000",
+    }
+    failures: list[str] = []
+
+    def check(logical_id: str, event: dict[str, Any], expect: str, ok: Any) -> dict[str, Any]:
+        print(f"\n=== {logical_id}: expect {expect}")
+        response = invoke(logical_id, event, local_values)
+        body = json.loads(response.get("body") or "null")
+        print(f"--> {response.get('statusCode')} {json.dumps(body)}")
+        if response.get("statusCode") != 200 or not ok(body):
+            failures.append(f"{logical_id}: expected {expect}, got {response.get('statusCode')} {body}")
+        return body if isinstance(body, dict) else {}
+
+    check("ListInvoicesFunction", load_event("list_invoices.json"), "200 listing inv_demo_usd",
+          lambda body: "inv_demo_usd" in json.dumps(body))
+    checkout = check("CreateCheckoutFunction", load_event("create_checkout.json"),
+                     "200 with clientSecret and sessionId", lambda body: body.get("clientSecret") and body.get("sessionId"))
+    session_id = checkout.get("sessionId") or "cs_test_missing"
+    check("VerifySessionFunction", with_session_id(load_event("verify_session.json"), session_id),
+          "200 with success false (unpaid)", lambda body: body.get("success") is False)
+
+    # The sample event, about the session just created, signed now (Stripe allows 300 s).
+    webhook = load_event("stripe_webhook.json")
+    payload = json.loads(webhook["body"])
+    payload["data"]["object"]["id"] = session_id
+    webhook["body"] = json.dumps(payload, indent=2)
+    check("StripeWebhookFunction", sign_event(webhook, DEFAULT_SECRET), "200", lambda body: True)
+
+    db = pg8000.native.Connection(database=database, **PG)
+    status = db.run("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'""")[0][0]
+    db.close()
+    print(f"\ninvoice inv_demo_usd after the webhook: {status}")
+    if status != "paid":
+        failures.append(f"after checkout.session.completed the invoice is {status!r}, expected 'paid'")
+    return failures
+
+
+def main() -> int:
+    database = f"smoke_{os.getpid()}"
+    admin = pg8000.native.Connection(database="postgres", **PG)
+    admin.run(f'CREATE DATABASE "{database}"')
+    port = free_port()
+    double = subprocess.Popen([sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port)], cwd=ROOT)
+    try:
+        url = f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}"
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True,
+                       env={**os.environ, "DATABASE_URL": url})
+        seed = pg8000.native.Connection(database=database, **PG)
+        for statement in SEED_SQL:
+            seed.run(statement)
+        seed.close()
+        wait_for_port(port, double)
+        failures = run_smoke(database, f"http://127.0.0.1:{port}")
+    finally:
+        double.terminate()
+        double.wait(timeout=10)
+        admin.run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+    print("\n" + ("\n".join(f"FAIL {failure}" for failure in failures) or "OK: all four built functions answered as expected"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

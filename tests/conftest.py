@@ -1,0 +1,111 @@
+"""Shared fixtures: a PostgreSQL database of our own, the Stripe double, Google's certificate endpoint, and the
+functions loaded exactly as template.yaml names them.
+
+The environment is set before any function module is imported: each function validates its settings at import,
+as on a Lambda cold start.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from tests.doubles.stripe_double import StripeDouble
+from tests.support import functions as function_loader
+from tests.support.database import create_database, drop_database, truncate_all
+
+PROJECT_ID = "billing-test-project"
+STRIPE_SECRET_KEY = "sk_test_suite_key"
+STRIPE_WEBHOOK_SECRET = "whsec_test_suite_secret"
+PORTAL_URL = "https://portal.example.test"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = create_database(f"billing_test_{uuid.uuid4().hex[:12]}")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def stripe_double() -> Iterator[StripeDouble]:
+    double = StripeDouble()
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture(scope="session")
+def token_issuer() -> Iterator[FirebaseTokenIssuer]:
+    issuer = FirebaseTokenIssuer(PROJECT_ID)
+    endpoint = google_certificate_endpoint(issuer.certificates())
+    yield issuer
+    endpoint.stop()
+    endpoint.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_environment(database_url: str, stripe_double: StripeDouble, token_issuer: FirebaseTokenIssuer) -> None:
+    os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
+    os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "FIREBASE_PROJECT_ID": PROJECT_ID,
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_double.url,
+            "PORTAL_URL": PORTAL_URL,
+            "POWERTOOLS_SERVICE_NAME": "billing",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(db_engine: Engine, stripe_double: StripeDouble) -> Iterator[None]:
+    truncate_all(db_engine)
+    stripe_double.reset()
+    yield
+
+
+@pytest.fixture(scope="session")
+def functions() -> function_loader.Functions:
+    """The four handlers, imported from the CodeUri/Handler that template.yaml declares."""
+    return function_loader.load_all()
+
+
+@pytest.fixture
+def db(db_engine: Engine):
+    """Run a query in its own short transaction (assertions read committed state)."""
+
+    def query(sql: str, **params: object) -> list:
+        with db_engine.begin() as conn:
+            return list(conn.execute(text(sql), params).mappings())
+
+    return query
+
+
+@pytest.fixture
+def world(db_engine: Engine):
+    from tests.support.world import World
+
+    return World(db_engine)
+
+
+@pytest.fixture
+def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer):
+    from tests.support.api import Api
+
+    return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)

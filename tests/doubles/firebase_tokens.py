@@ -1,0 +1,123 @@
+"""Real RS256 Firebase ID tokens signed by a key made for the test run, and Google's certificate endpoint
+answered at the HTTP layer (the `responses` library), so firebase-admin verifies them exactly as in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import responses
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+GOOGLE_CERT_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+
+
+def _key_and_certificate() -> tuple[rsa.RSAPrivateKey, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.gserviceaccount.com")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class FirebaseTokenIssuer:
+    """Mints ID tokens for a Firebase project, good and deliberately broken."""
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+        self.kid = "test-key-1"
+        self._key, self.certificate_pem = _key_and_certificate()
+        self._foreign_key, _ = _key_and_certificate()
+
+    def certificates(self) -> dict[str, str]:
+        return {self.kid: self.certificate_pem}
+
+    def claims(self, uid: str, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {
+            "iss": f"https://securetoken.google.com/{self.project_id}",
+            "aud": self.project_id,
+            "auth_time": now - 60,
+            "user_id": uid,
+            "sub": uid,
+            "iat": now - 60,
+            "exp": now + 3600,
+            "firebase": {"identities": {}, "sign_in_provider": "password"},
+        }
+        claims.update(overrides)
+        return claims
+
+    def token(self, uid: str, **overrides: Any) -> str:
+        return jwt.encode(self.claims(uid, **overrides), self._key, algorithm="RS256", headers={"kid": self.kid})
+
+    # Broken tokens: each must be refused with 401.
+    def expired_token(self, uid: str) -> str:
+        now = int(time.time())
+        return self.token(uid, iat=now - 3601, exp=now - 1)
+
+    def future_token(self, uid: str) -> str:
+        now = int(time.time())
+        return self.token(uid, iat=now + 600, auth_time=now + 600, exp=now + 4200)
+
+    def wrong_project_token(self, uid: str) -> str:
+        return self.token(uid, aud="another-project", iss="https://securetoken.google.com/another-project")
+
+    def foreign_key_token(self, uid: str) -> str:
+        return jwt.encode(self.claims(uid), self._foreign_key, algorithm="RS256", headers={"kid": self.kid})
+
+    def unknown_kid_token(self, uid: str) -> str:
+        return jwt.encode(self.claims(uid), self._key, algorithm="RS256", headers={"kid": "no-such-key"})
+
+    def injected_kid_token(self, uid: str) -> str:
+        return jwt.encode(self.claims(uid), self._key, algorithm="RS256", headers={"kid": "../../etc/passwd' OR 1=1"})
+
+    def unsigned_token(self, uid: str) -> str:
+        return jwt.encode(self.claims(uid), None, algorithm="none", headers={"kid": self.kid})
+
+    def hs256_with_certificate_token(self, uid: str) -> str:
+        """The classic algorithm-confusion attack: HMAC keyed with the public certificate."""
+        header = jwt.utils.base64url_encode(b'{"alg":"HS256","kid":"%s","typ":"JWT"}' % self.kid.encode())
+        payload = jwt.utils.base64url_encode(json.dumps(self.claims(uid)).encode())
+        signing_input = header + b"." + payload
+        signature = hmac.new(self.certificate_pem.encode(), signing_input, hashlib.sha256).digest()
+        return (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+
+    def tampered_token(self, uid: str, other_uid: str) -> str:
+        """A valid token whose payload was swapped for another user's, keeping the signature."""
+        header, _, signature = self.token(uid).split(".")
+        _, payload, _ = self.token(other_uid).split(".")
+        return f"{header}.{payload}.{signature}"
+
+
+def google_certificate_endpoint(certificates: dict[str, str]) -> responses.RequestsMock:
+    """A started RequestsMock answering Google's certificate URL with `certificates` (kid -> PEM); every other
+    request leaving this machine fails, as it would here."""
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mock.add(
+        responses.GET,
+        GOOGLE_CERT_URL,
+        json=certificates,
+        headers={"Cache-Control": "public, max-age=19000, must-revalidate, no-transform"},
+    )
+    mock.add_passthru("http://127.0.0.1")
+    mock.add_passthru("http://localhost")
+    mock.start()
+    return mock

@@ -1,0 +1,67 @@
+"""Test data written the way the portal writes it: plain INSERTs naming only the seed's columns."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Engine, text
+
+_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    uid: str
+    company_id: str
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    proposal_id: str
+
+
+class World:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _insert(self, sql: str, **params: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    def company(self, name: str = "Acme") -> Company:
+        n = next(_numbers)
+        company_id, proposal_id = f"co_{n}", f"pr_{n}"
+        self._insert('INSERT INTO "Company" (id, name) VALUES (:id, :name)', id=company_id, name=name)
+        self._insert('INSERT INTO "Proposal" (id, "companyId") VALUES (:id, :company)', id=proposal_id,
+                     company=company_id)
+        return Company(company_id, proposal_id)
+
+    def contact(self, company: Company | None, email: str | None = None) -> Contact:
+        n = next(_numbers)
+        contact = Contact(f"ct_{n}", f"uid-{n}", company.id if company else "")
+        self._insert(
+            'INSERT INTO "Contact" (id, "firebaseUid", email, "contactCompanyId") VALUES (:id, :uid, :email, :co)',
+            id=contact.id, uid=contact.uid, email=email or f"contact{n}@example.test",
+            co=company.id if company else None,
+        )
+        return contact
+
+    def invoice(
+        self, company: Company, amount: str = "500.00", currency: str = "USD", status: str | None = None,
+        due: str | None = None, description: str | None = "Phase 1",
+    ) -> str:
+        n = next(_numbers)
+        invoice_id = f"inv_{n}"
+        self._insert(
+            'INSERT INTO "Invoice" (id, "proposalId", "invoiceNumber", amount, currency, description, "dueDate")'
+            " VALUES (:id, :proposal, :number, :amount, :currency, :description, CAST(:due AS timestamptz))",
+            id=invoice_id, proposal=company.proposal_id, number=f"INV-2025-{n:04d}", amount=Decimal(amount),
+            currency=currency, description=description, due=due,
+        )
+        if status:
+            self._insert('UPDATE "Invoice" SET status = :status WHERE id = :id', status=status, id=invoice_id)
+        return invoice_id

@@ -1,0 +1,112 @@
+"""Configuration: fail fast on what is missing, secrets from Secrets Manager (moto) when no env value is set."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billing.errors import ConfigurationError
+from billing.settings import Need, load_settings
+
+ALL = frozenset(Need)
+COMPLETE = {
+    "DATABASE_URL": "postgresql+pg8000://u@h/db",
+    "FIREBASE_PROJECT_ID": "p",
+    "STRIPE_SECRET_KEY": "sk_test_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_test_x",
+    "PORTAL_URL": "https://portal.example.test/",
+}
+
+
+def test_every_missing_setting_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(ALL, {})
+    message = str(raised.value)
+    for name in ("DATABASE_URL", "FIREBASE_PROJECT_ID", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "PORTAL_URL"):
+        assert name in message
+
+
+def test_a_function_needs_only_its_own_settings() -> None:
+    settings = load_settings(frozenset({Need.DATABASE, Need.STRIPE_WEBHOOK}),
+                             {"DATABASE_URL": "postgresql+pg8000://u@h/db", "STRIPE_WEBHOOK_SECRET": "whsec_test_x"})
+    assert settings.stripe_secret_key is None
+
+
+def test_portal_url_must_be_absolute() -> None:
+    with pytest.raises(ConfigurationError, match="PORTAL_URL"):
+        load_settings(ALL, {**COMPLETE, "PORTAL_URL": "portal.example.test"})
+
+
+def test_trailing_slash_of_portal_url_is_dropped() -> None:
+    assert load_settings(ALL, COMPLETE).portal_url == "https://portal.example.test"
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    text = repr(load_settings(ALL, COMPLETE))
+    assert "sk_test_x" not in text and "whsec_test_x" not in text and "u@h" not in text
+
+
+def test_emulator_mode_is_refused_on_lambda() -> None:
+    env = {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099", "AWS_LAMBDA_FUNCTION_NAME": "list"}
+    with pytest.raises(ConfigurationError, match="FIREBASE_AUTH_EMULATOR_HOST"):
+        load_settings(ALL, env)
+
+
+def test_emulator_mode_is_allowed_locally_and_under_sam_local() -> None:
+    load_settings(ALL, {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"})
+    load_settings(ALL, {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+                        "AWS_LAMBDA_FUNCTION_NAME": "list", "AWS_SAM_LOCAL": "true"})
+
+
+@pytest.fixture
+def secrets_manager(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from billing import settings as settings_module
+
+    settings_module._fetch_secret.cache_clear()
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+    settings_module._fetch_secret.cache_clear()
+
+
+def test_secrets_come_from_secrets_manager(secrets_manager) -> None:
+    db_arn = secrets_manager.create_secret(Name="billing/db", SecretString=json.dumps({
+        "username": "billing", "password": "p@ss:w/rd", "host": "db.internal", "port": 5433, "dbname": "portal",
+        "engine": "postgres"}))["ARN"]
+    key_arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
+    hook_arn = secrets_manager.create_secret(Name="billing/stripe-hook", SecretString="whsec_test_from_sm")["ARN"]
+
+    settings = load_settings(ALL, {
+        "DATABASE_SECRET_ARN": db_arn, "STRIPE_SECRET_KEY_SECRET_ARN": key_arn,
+        "STRIPE_WEBHOOK_SECRET_SECRET_ARN": hook_arn, "FIREBASE_PROJECT_ID": "p", "PORTAL_URL": "https://x.test",
+    })
+
+    assert settings.database_url == "postgresql+pg8000://billing:p%40ss%3Aw%2Frd@db.internal:5433/portal"
+    assert settings.stripe_secret_key == "sk_test_from_sm"
+    assert settings.stripe_webhook_secret == "whsec_test_from_sm"
+
+
+def test_an_environment_value_wins_over_the_secret(secrets_manager) -> None:
+    arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
+    settings = load_settings(frozenset({Need.STRIPE_API}),
+                             {"STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_SECRET_KEY_SECRET_ARN": arn})
+    assert settings.stripe_secret_key == "sk_test_env"
+
+
+def test_each_secret_is_read_once_per_container(secrets_manager) -> None:
+    arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
+    env = {"STRIPE_SECRET_KEY_SECRET_ARN": arn}
+    load_settings(frozenset({Need.STRIPE_API}), env)
+    secrets_manager.put_secret_value(SecretId=arn, SecretString="sk_test_rotated")
+    assert load_settings(frozenset({Need.STRIPE_API}), env).stripe_secret_key == "sk_test_from_sm"
+
+
+def test_an_unreadable_secret_is_a_clear_configuration_error(secrets_manager) -> None:
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:billing/nope-AbCdEf"
+    with pytest.raises(ConfigurationError, match="cannot read secret"):
+        load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY_SECRET_ARN": missing})
