@@ -18,21 +18,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pg8000.native
 from samtranslator.yaml_helper import yaml_parse
-
-try:  # run as `python scripts/smoke_built_functions.py` or as `python -m scripts.smoke_built_functions`
-    from sign_webhook_event import DEFAULT_SECRET, sign_event
-except ModuleNotFoundError:
-    from scripts.sign_webhook_event import DEFAULT_SECRET, sign_event
+from sign_webhook_event import DEFAULT_SECRET, sign_event  # scripts/ is sys.path[0] when run as a file
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"
 EVENTS = ROOT / "events"
 PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
+PG_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/{}"
 
 SEED_SQL = [
     """INSERT INTO "Company" (id, name) VALUES ('co_demo_acme', 'Acme Demo Ltd')""",
@@ -43,27 +41,18 @@ SEED_SQL = [
        VALUES ('inv_demo_usd', 'pr_demo_1', 'INV-DEMO-001', 500.00, 'USD', 'Phase 1 - Foundation', 'pending')""",
 ]
 
-# Runs inside the isolated interpreter: argv = [function dir, layer dir], the event on stdin.
+# Runs inside the isolated interpreter: argv = [function dir, layer dir, function name], the event on stdin.
 CHILD = """
-import json, sys
+import json, sys, types
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 assert sys.version_info[:2] == (3, 13) and not any("site-packages" in p for p in sys.path[2:]), sys.path
-
-class LambdaContext:  # the attributes Lambda's context object has
-    function_name = sys.argv[3]
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[3]
-    memory_limit_in_mb = 512
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/" + sys.argv[3]
-    log_stream_name = "smoke"
-    def get_remaining_time_in_millis(self):
-        return 15000
-
+context = types.SimpleNamespace(  # what Lambda's context object carries
+    function_name=sys.argv[3], function_version="$LATEST", memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:" + sys.argv[3],
+    aws_request_id="00000000-0000-4000-8000-000000000000", get_remaining_time_in_millis=lambda: 15000)
 event = json.load(sys.stdin)
 import app
-response = app.lambda_handler(event, LambdaContext())
-print("SMOKE-RESPONSE " + json.dumps(response))
+print("SMOKE-RESPONSE " + json.dumps(app.lambda_handler(event, context)))
 """
 
 
@@ -101,16 +90,27 @@ def invoke(logical_id: str, event: dict[str, Any], local_values: dict[str, str])
             raise SystemExit(f"{built} is missing: run `sam build` first")
     env = {name: local_values[name] for name in declared_env(logical_id) if name in local_values}
     env |= {  # what the Lambda runtime (and `sam local`) sets itself
-        "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", "AWS_SAM_LOCAL": "true",
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "AWS_SAM_LOCAL": "true",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": logical_id,
     }
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", CHILD, str(function_dir), str(layer_dir), logical_id],
-        input=json.dumps(event).encode(), capture_output=True, env=env, cwd=function_dir, timeout=120,
+        input=json.dumps(event).encode(),
+        capture_output=True,
+        env=env,
+        cwd=function_dir,
+        timeout=120,
     )
-    output = result.stdout.decode()
-    print(output + result.stderr.decode(), end="")
-    for line in output.splitlines():
+    lines = result.stdout.decode().splitlines()
+    for line in lines + result.stderr.decode().splitlines():  # the function's logs, and any traceback
+        if line and not line.startswith("SMOKE-RESPONSE "):
+            print(line)
+    for line in lines:
         if line.startswith("SMOKE-RESPONSE "):
             return dict(json.loads(line.removeprefix("SMOKE-RESPONSE ")))
     raise RuntimeError(f"{logical_id}: no response (exit status {result.returncode})")
@@ -130,15 +130,20 @@ def load_event(name: str) -> dict[str, Any]:
 
 def run_smoke(database: str, stripe_api_base: str) -> list[str]:
     local_values = {
-        "POWERTOOLS_SERVICE_NAME": "billing", "POWERTOOLS_METRICS_NAMESPACE": "ClientPortal", "LOG_LEVEL": "INFO",
-        "DATABASE_URL": f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}",
-        "FIREBASE_PROJECT_ID": "demo-billing", "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
-        "STRIPE_SECRET_KEY": "sk_test_smoke", "STRIPE_API_BASE": stripe_api_base,
-        "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET, "PORTAL_URL": "http://localhost:3000",
+        "POWERTOOLS_SERVICE_NAME": "billing",
+        "POWERTOOLS_METRICS_NAMESPACE": "ClientPortal",
+        "LOG_LEVEL": "INFO",
+        "DATABASE_URL": PG_URL.format(database),
+        "FIREBASE_PROJECT_ID": "demo-billing",
+        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+        "STRIPE_SECRET_KEY": "sk_test_smoke",
+        "STRIPE_API_BASE": stripe_api_base,
+        "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET,
+        "PORTAL_URL": "http://localhost:3000",
     }
     failures: list[str] = []
 
-    def check(logical_id: str, event: dict[str, Any], expect: str, ok: Any) -> dict[str, Any]:
+    def check(logical_id: str, event: dict[str, Any], expect: str, ok: Callable[[Any], object]) -> dict[str, Any]:
         print(f"\n=== {logical_id}: expect {expect}")
         response = invoke(logical_id, event, local_values)
         body = json.loads(response.get("body") or "null")
@@ -147,13 +152,25 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
             failures.append(f"{logical_id}: expected {expect}, got {response.get('statusCode')} {body}")
         return body if isinstance(body, dict) else {}
 
-    check("ListInvoicesFunction", load_event("list_invoices.json"), "200 listing inv_demo_usd",
-          lambda body: "inv_demo_usd" in json.dumps(body))
-    checkout = check("CreateCheckoutFunction", load_event("create_checkout.json"),
-                     "200 with clientSecret and sessionId", lambda body: body.get("clientSecret") and body.get("sessionId"))
+    check(
+        "ListInvoicesFunction",
+        load_event("list_invoices.json"),
+        "200 listing inv_demo_usd",
+        lambda body: "inv_demo_usd" in json.dumps(body),
+    )
+    checkout = check(
+        "CreateCheckoutFunction",
+        load_event("create_checkout.json"),
+        "200 with clientSecret and sessionId",
+        lambda body: body.get("clientSecret") and body.get("sessionId"),
+    )
     session_id = checkout.get("sessionId") or "cs_test_missing"
-    check("VerifySessionFunction", with_session_id(load_event("verify_session.json"), session_id),
-          "200 with success false (unpaid)", lambda body: body.get("success") is False)
+    check(
+        "VerifySessionFunction",
+        with_session_id(load_event("verify_session.json"), session_id),
+        "200 with success false (unpaid)",
+        lambda body: body.get("success") is False,
+    )
 
     # The sample event, about the session just created, signed now (Stripe allows 300 s).
     webhook = load_event("stripe_webhook.json")
@@ -172,15 +189,15 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # keep order with the children's output
     database = f"smoke_{os.getpid()}"
     admin = pg8000.native.Connection(database="postgres", **PG)
     admin.run(f'CREATE DATABASE "{database}"')
     port = free_port()
     double = subprocess.Popen([sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port)], cwd=ROOT)
     try:
-        url = f"postgresql+pg8000://postgres@127.0.0.1:5432/{database}"
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True,
-                       env={**os.environ, "DATABASE_URL": url})
+        migrate_env = {**os.environ, "DATABASE_URL": PG_URL.format(database)}
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True, env=migrate_env)
         seed = pg8000.native.Connection(database=database, **PG)
         for statement in SEED_SQL:
             seed.run(statement)
@@ -192,7 +209,9 @@ def main() -> int:
         double.wait(timeout=10)
         admin.run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()
-    print("\n" + ("\n".join(f"FAIL {failure}" for failure in failures) or "OK: all four built functions answered as expected"))
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("\nFAILED" if failures else "\nOK: all four built functions answered as expected")
     return 1 if failures else 0
 
 

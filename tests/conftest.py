@@ -92,7 +92,8 @@ def db(db_engine: Engine):
 
     def query(sql: str, **params: object) -> list:
         with db_engine.begin() as conn:
-            return list(conn.execute(text(sql), params).mappings())
+            result = conn.execute(text(sql), params)
+            return [dict(row) for row in result.mappings()] if result.returns_rows else []
 
     return query
 

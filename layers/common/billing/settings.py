@@ -144,12 +144,17 @@ def _fetch_secret(arn: str) -> str:
 
 
 _settings: Settings | None = None
+_needs: frozenset[Need] = frozenset()
 
 
 def configure(*needs: Need) -> Settings:
-    """Load and cache this container's settings; called at import by each function (fail fast)."""
-    global _settings
-    _settings = load_settings(frozenset(needs))
+    """Load and cache this container's settings; called at import by each function (fail fast).
+
+    On Lambda one function runs per container and calls this once. Where several functions share a process
+    (tests, the local server) the needs accumulate, so each sees every setting it asked for."""
+    global _settings, _needs
+    _needs = _needs | frozenset(needs)
+    _settings = load_settings(_needs)
     return _settings
 
 
