@@ -809,8 +809,7 @@ class StripeDouble:
         """Base address for ``StripeClient(base_addresses={"api": url})``."""
         if self._server is None:
             raise RuntimeError("StripeDouble is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self._server.server_port}"
 
     def __enter__(self) -> StripeDouble:
         return self.start()
@@ -987,13 +986,13 @@ class StripeDouble:
             return self._error_response(error, call.request_id)
         except Exception:  # a bug in the double: answer like Stripe, but loudly and without SDK retries
             traceback.print_exc()
-            error = StripeApiError(
+            crash = StripeApiError(
                 500,
                 f"StripeDouble crashed: {traceback.format_exc(limit=3)}",
                 type="api_error",
                 headers={"Stripe-Should-Retry": "false"},
             )
-            return self._error_response(error, call.request_id)
+            return self._error_response(crash, call.request_id)
 
     def _authenticate(self, api_key: str | None) -> str:
         """The caller's API key, or a 401 like Stripe's."""
@@ -1707,7 +1706,7 @@ class StripeDouble:
         """Record an event carrying a snapshot of ``obj`` as it is right now."""
         if event_type not in EVENT_TYPES:
             raise AssertionError(f"{event_type} is not an event type of the pinned SDK")
-        event = {
+        event: Json = {
             "id": _new_id("evt_", 24),
             "object": "event",
             "api_version": API_VERSION,
