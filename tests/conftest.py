@@ -62,6 +62,8 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "STRIPE_API_BASE": stripe_double.url,
             "PORTAL_URL": PORTAL_URL,
             "POWERTOOLS_SERVICE_NAME": "billing",
+            "RECONCILE_AFTER_MINUTES": "30",
+            "RECONCILE_BATCH_SIZE": "100",
         }
     )
 

@@ -54,6 +54,7 @@ class Functions:
     create_checkout: Handler
     verify_session: Handler
     stripe_webhook: Handler
+    reconcile: Handler
 
 
 def load_all() -> Functions:
@@ -64,4 +65,5 @@ def load_all() -> Functions:
         create_checkout=handlers["CreateCheckoutFunction"],
         verify_session=handlers["VerifySessionFunction"],
         stripe_webhook=handlers["StripeWebhookFunction"],
+        reconcile=handlers["ReconcileFunction"],
     )

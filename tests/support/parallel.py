@@ -34,7 +34,7 @@ def invoke_in_processes(
     """Invoke ("list_invoices" | "create_checkout" | "verify_session" | "stripe_webhook", event) jobs across
     `processes` worker processes, in the order given; returns the decoded responses in the same order."""
     environment = {k: v for k, v in os.environ.items() if k.startswith(("DATABASE_", "FIREBASE_", "STRIPE_",
-                                                                          "PORTAL_", "POWERTOOLS_"))}
+                                                                          "PORTAL_", "POWERTOOLS_", "RECONCILE_"))}
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=_init_worker, initargs=(environment, certificates)) as pool:
         return pool.map(_invoke, list(jobs), chunksize=1)

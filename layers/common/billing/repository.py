@@ -13,10 +13,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from billing.schema import checkout_session, contact, invoice, proposal, stripe_customer, stripe_event
+from billing.schema import (
+    checkout_session,
+    contact,
+    invoice,
+    payment_adjustment,
+    proposal,
+    stripe_customer,
+    stripe_event,
+)
 
 
 @dataclass(frozen=True)
@@ -156,23 +164,41 @@ def attach_checkout_session(
     })
 
 
+def find_invoice_by_payment_intent(conn: Connection, payment_intent_id: str) -> InvoiceRecord | None:
+    row = conn.execute(select(invoice).where(invoice.c.stripePaymentIntentId == payment_intent_id)).mappings().first()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def reconciliation_candidates(conn: Connection, *, not_updated_since: datetime, limit: int) -> list[InvoiceRecord]:
+    """Invoices whose checkout has been open or processing since before `not_updated_since`, oldest first."""
+    rows = conn.execute(
+        select(invoice)
+        .where(
+            invoice.c.status.in_(["pending", "processing"]),
+            invoice.c.stripeCheckoutSessionId.is_not(None),
+            invoice.c.updatedAt < not_updated_since,
+        )
+        .order_by(invoice.c.updatedAt.asc())
+        .limit(limit)
+    ).mappings()
+    return [InvoiceRecord.from_row(row) for row in rows]
+
+
 def transition_invoice(
     conn: Connection,
     *,
     invoice_id: str,
-    session_id: str,
+    session_id: str | None,
     from_statuses: Iterable[str],
     values: Mapping[str, Any],
     amount: Decimal | None = None,
     currency: str | None = None,
 ) -> InvoiceRecord | None:
-    """Apply `values` only if the invoice is in one of `from_statuses`, `session_id` is its current session and
-    (when given) amount and currency match. Returns the updated invoice, or None when nothing matched."""
-    statement = update(invoice).where(
-        invoice.c.id == invoice_id,
-        invoice.c.stripeCheckoutSessionId == session_id,
-        invoice.c.status.in_(list(from_statuses)),
-    )
+    """Apply `values` only if the invoice is in one of `from_statuses`, `session_id` (when given) is its current
+    session and (when given) amount and currency match. Returns the updated invoice, or None if nothing matched."""
+    statement = update(invoice).where(invoice.c.id == invoice_id, invoice.c.status.in_(list(from_statuses)))
+    if session_id is not None:
+        statement = statement.where(invoice.c.stripeCheckoutSessionId == session_id)
     if amount is not None and currency is not None:
         statement = statement.where(
             invoice.c.amount == amount, func.upper(invoice.c.currency) == currency.upper()
@@ -183,20 +209,33 @@ def transition_invoice(
     return InvoiceRecord.from_row(row) if row else None
 
 
-def record_event_received(
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    type: str
+    invoice_id: str | None
+    payload: dict[str, Any]
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: str | None
+
+
+def claim_event(
     conn: Connection, *, event_id: str, event_type: str, object_id: str | None, invoice_id: str | None,
     payload: Mapping[str, Any],
 ) -> bool:
-    """Insert the event into the inbox; False if it was already there (a duplicate delivery).
+    """Put the event in the inbox and claim it for processing. False if it was processed already (a duplicate).
 
-    A concurrent duplicate waits on the primary key until the first transaction ends, then sees the row."""
-    return insert_ignoring_conflict(conn, stripe_event, {
-        "id": event_id,
-        "type": event_type,
-        "objectId": object_id,
-        "invoiceId": invoice_id,
-        "payload": dict(payload),
-    })
+    A concurrent duplicate waits on the primary key until the first transaction ends, then sees the row; an
+    event whose earlier processing failed (recorded, processedAt NULL) is claimed again under a row lock."""
+    values = {"id": event_id, "type": event_type, "objectId": object_id, "invoiceId": invoice_id,
+              "payload": dict(payload)}
+    if insert_ignoring_conflict(conn, stripe_event, values):
+        return True
+    processed_at = conn.execute(
+        select(stripe_event.c.processedAt).where(stripe_event.c.id == event_id).with_for_update()
+    ).scalar_one_or_none()
+    return processed_at is None
 
 
 def record_event_outcome(conn: Connection, event_id: str, outcome: str) -> None:
@@ -205,6 +244,84 @@ def record_event_outcome(conn: Connection, event_id: str, outcome: str) -> None:
         .where(stripe_event.c.id == event_id)
         .values(outcome=outcome, processedAt=utc_now())
     )
+
+
+def record_event_failure(
+    conn: Connection, *, event_id: str, event_type: str, object_id: str | None, invoice_id: str | None,
+    payload: Mapping[str, Any], error: str,
+) -> None:
+    """Keep a failed event visible (processedAt stays NULL, so Stripe's retry or a reprocess claims it)."""
+    outcome = f"error: {error}"
+    if not insert_ignoring_conflict(conn, stripe_event, {
+        "id": event_id, "type": event_type, "objectId": object_id, "invoiceId": invoice_id,
+        "payload": dict(payload), "outcome": outcome,
+    }):
+        conn.execute(update(stripe_event).where(stripe_event.c.id == event_id, stripe_event.c.processedAt.is_(None))
+                     .values(outcome=outcome))
+
+
+def find_stored_event(conn: Connection, event_id: str) -> StoredEvent | None:
+    row = conn.execute(select(stripe_event).where(stripe_event.c.id == event_id)).mappings().first()
+    return _stored_event(row) if row else None
+
+
+def unprocessed_events(conn: Connection, limit: int = 100) -> list[StoredEvent]:
+    rows = conn.execute(
+        select(stripe_event).where(stripe_event.c.processedAt.is_(None))
+        .order_by(stripe_event.c.receivedAt.asc()).limit(limit)
+    ).mappings()
+    return [_stored_event(row) for row in rows]
+
+
+def _stored_event(row: Mapping[Any, Any]) -> StoredEvent:
+    return StoredEvent(id=row["id"], type=row["type"], invoice_id=row["invoiceId"], payload=row["payload"],
+                       received_at=row["receivedAt"], processed_at=row["processedAt"], outcome=row["outcome"])
+
+
+def record_refund(
+    conn: Connection, *, charge_id: str, invoice_id: str, amount_refunded_minor: int, currency: str, status: str
+) -> None:
+    """Upsert the charge's cumulative refunded amount; a reordered, older event never lowers it."""
+    _upsert_adjustment(conn, {
+        "id": charge_id, "invoiceId": invoice_id, "kind": "refund", "amountMinor": amount_refunded_minor,
+        "currency": currency, "status": status,
+    })
+
+
+def record_dispute(
+    conn: Connection, *, dispute_id: str, invoice_id: str, amount_minor: int, currency: str, status: str
+) -> None:
+    _upsert_adjustment(conn, {
+        "id": dispute_id, "invoiceId": invoice_id, "kind": "dispute", "amountMinor": amount_minor,
+        "currency": currency, "status": status,
+    })
+
+
+# A dispute that reached one of these is closed; a late "created" event must not reopen it.
+_CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed", "prevented")
+
+
+def _upsert_adjustment(conn: Connection, values: Mapping[str, Any]) -> None:
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    statement = dialect_insert(payment_adjustment).values(**values)
+    excluded, current = statement.excluded, payment_adjustment.c
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[current.id],
+        set_={
+            "amountMinor": case((excluded.amountMinor > current.amountMinor, excluded.amountMinor),
+                                else_=current.amountMinor),
+            "status": case((current.status.in_(_CLOSED_DISPUTE_STATUSES), current.status), else_=excluded.status),
+            "updatedAt": utc_now(),
+        },
+    ))
+
+
+def adjustments_for(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(payment_adjustment).where(payment_adjustment.c.invoiceId == invoice_id)
+        .order_by(payment_adjustment.c.createdAt)
+    ).mappings()
+    return [dict(row) for row in rows]
 
 
 def insert_ignoring_conflict(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:

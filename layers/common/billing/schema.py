@@ -136,3 +136,20 @@ stripe_event = Table(
     Column("outcome", Text, nullable=True),
     Index("StripeEvent_invoiceId_idx", "invoiceId"),
 )
+
+# Refunds and disputes of an invoice's payment, one row per Stripe charge (refunds; amountMinor is the charge's
+# cumulative amount refunded) or per dispute, so a partial refund or a dispute is on record next to the invoice.
+payment_adjustment = Table(
+    "PaymentAdjustment",
+    metadata,
+    Column("id", Text, primary_key=True),  # ch_... for refunds, dp_... for disputes
+    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("amountMinor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    _timestamp("createdAt", nullable=False, default=True),
+    _timestamp("updatedAt", nullable=False, default=True),
+    CheckConstraint("kind IN ('refund', 'dispute')", name="PaymentAdjustment_kind_valid"),
+    Index("PaymentAdjustment_invoiceId_idx", "invoiceId"),
+)

@@ -25,6 +25,7 @@ class Need(Enum):
     STRIPE_API = "stripe_api"
     STRIPE_WEBHOOK = "stripe_webhook"
     PORTAL = "portal"
+    RECONCILIATION = "reconciliation"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     portal_url: str | None = None
+    reconcile_after_minutes: int | None = None
+    reconcile_batch_size: int | None = None
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
@@ -74,6 +77,14 @@ def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.enviro
         if portal_url and not _is_absolute_url(portal_url):
             problems.append("PORTAL_URL (must be an absolute http(s) URL)")
         values["portal_url"] = portal_url.rstrip("/") if portal_url else None
+
+    if Need.RECONCILIATION in needs:
+        for field, name in (("reconcile_after_minutes", "RECONCILE_AFTER_MINUTES"),
+                            ("reconcile_batch_size", "RECONCILE_BATCH_SIZE")):
+            value = required(name, environ.get(name))
+            if value and not (value.isdigit() and int(value) > 0):
+                problems.append(f"{name} (must be a positive integer)")
+            values[field] = int(value) if value and value.isdigit() else None
 
     if problems:
         raise ConfigurationError("missing or invalid settings: " + ", ".join(problems))

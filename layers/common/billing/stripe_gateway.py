@@ -1,12 +1,14 @@
 """Everything this service asks of Stripe, through the official SDK.
 
-One StripeClient per container. Network errors, 429 and 5xx are retried by the SDK with the same
-Idempotency-Key, so a retried creation replays the first result instead of making a second session. Whatever
-still fails becomes PaymentProviderUnavailable (502), raised before anything of ours has changed.
+One StripeClient per container. Network errors, timeouts, 409 and 5xx are retried by the SDK, and 429 (which
+the SDK retries only when Stripe says so) by `_call`; every retry carries the same Idempotency-Key, so a retried
+creation replays the first result instead of making a second session. Whatever still fails becomes
+PaymentProviderUnavailable (502), raised before anything of ours has changed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +23,7 @@ from billing.settings import settings
 # Connect and read timeouts (s): with two retries, a Stripe outage still answers within API Gateway's 30 s.
 _TIMEOUT = (3.0, 6.0)
 _MAX_NETWORK_RETRIES = 2
+_RATE_LIMIT_BACKOFF = (0.5, 1.0)  # seconds before each retry of a 429
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,15 @@ def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
     return CheckoutSessionSnapshot.from_dict(session.to_dict())
 
 
+def retrieve_payment_intent_status(payment_intent_id: str) -> str | None:
+    """The PaymentIntent's status ("processing", "succeeded", "requires_payment_method", ...), None if missing."""
+    try:
+        intent = _call("retrieve payment intent", lambda: client().v1.payment_intents.retrieve(payment_intent_id))
+    except _ResourceMissing:
+        return None
+    return str(intent.status)
+
+
 def verify_webhook_signature(payload: bytes, signature: str | None) -> None:
     """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with our secret,
     within Stripe's default tolerance of five minutes."""
@@ -140,8 +152,27 @@ class _NotOpen(Exception):
 
 
 def _call(action: str, request: Any) -> Any:
+    for delay in _RATE_LIMIT_BACKOFF:
+        try:
+            return _call_once(action, request)
+        except _RateLimited:
+            time.sleep(delay)
+    try:
+        return _call_once(action, request)
+    except _RateLimited as limited:
+        raise PaymentProviderUnavailable() from limited.__cause__
+
+
+class _RateLimited(Exception):
+    pass
+
+
+def _call_once(action: str, request: Any) -> Any:
     try:
         return request()
+    except stripe.RateLimitError as error:
+        logger.info("stripe rate limit", extra={"action": action, "stripe_request_id": error.request_id})
+        raise _RateLimited() from error
     except stripe.InvalidRequestError as error:
         if error.code == "resource_missing":
             raise _ResourceMissing() from error

@@ -2,7 +2,10 @@
 
 Answers: 400 for a missing or bad signature (nothing recorded), 200 for everything verified — including
 duplicates, event types we do not handle and events about unknown invoices (all recorded with their outcome) —
-and 5xx only for transient failures of ours, so that Stripe retries exactly those.
+and 5xx only for failures of ours, so that Stripe retries exactly those.
+
+Events handled: the four checkout.session events (fulfillment), charge.refunded and charge.dispute.created /
+charge.dispute.closed (adjustments).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 import stripe
 
 from billing import repository
+from billing.adjustments import apply_charge_refunded, apply_dispute
 from billing.db import transaction
-from billing.errors import BadRequest
+from billing.errors import BadRequest, BillingError, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.observability import logger
 from billing.stripe_gateway import CheckoutSessionSnapshot, verify_webhook_signature
@@ -30,24 +34,64 @@ CHECKOUT_SESSION_EVENTS = frozenset({
 
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
     event = _verified_event(payload, signature)
-    event_id, event_type, data_object = event["id"], event["type"], event["data"]["object"]
-    metadata = data_object.get("metadata") if isinstance(data_object.get("metadata"), Mapping) else {}
-    with transaction() as conn:
-        is_new = repository.record_event_received(
-            conn,
-            event_id=event_id,
-            event_type=event_type,
-            object_id=data_object.get("id") if isinstance(data_object.get("id"), str) else None,
-            invoice_id=metadata.get("invoiceId") if isinstance(metadata.get("invoiceId"), str) else None,
-            payload=event,
-        )
-        if not is_new:
-            logger.info("duplicate stripe event", extra={"event_id": event_id, "event_type": event_type})
-            return {"received": True, "duplicate": True}
-        outcome = _apply(conn, event_type, data_object)
-        repository.record_event_outcome(conn, event_id, outcome)
-    logger.info("stripe event processed", extra={"event_id": event_id, "event_type": event_type, "outcome": outcome})
+    outcome = process_event(event)
+    if outcome is None:
+        return {"received": True, "duplicate": True}
     return {"received": True, "outcome": outcome}
+
+
+def process_event(event: dict[str, Any]) -> str | None:
+    """Record and apply one verified event in a single transaction; None if it was processed before.
+
+    On failure the effect is rolled back, the event is kept in the inbox with its error (so it is visible and
+    can be reprocessed), and ServiceUnavailable makes the webhook answer 503 so that Stripe retries."""
+    record = _inbox_fields(event)
+    try:
+        with transaction() as conn:
+            if not repository.claim_event(conn, **record):
+                logger.info("duplicate stripe event", extra={"event_id": event["id"], "event_type": event["type"]})
+                return None
+            outcome = _apply(conn, event["type"], event["data"]["object"])
+            repository.record_event_outcome(conn, event["id"], outcome)
+    except Exception as error:
+        _record_failure(record, error)
+        if isinstance(error, BillingError):
+            raise
+        raise ServiceUnavailable() from error
+    logger.info("stripe event processed",
+                extra={"event_id": event["id"], "event_type": event["type"], "outcome": outcome})
+    return outcome
+
+
+def reprocess_stored_event(event_id: str) -> str | None:
+    """Apply a stored event again (an operator's command, e.g. after fixing the cause of a failure).
+    Returns its outcome, or None if it had been processed already."""
+    with transaction() as conn:
+        stored = repository.find_stored_event(conn, event_id)
+    if stored is None:
+        raise LookupError(f"no stored event {event_id}")
+    return process_event(stored.payload)
+
+
+def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
+    data_object = event["data"]["object"]
+    metadata = data_object.get("metadata") if isinstance(data_object.get("metadata"), Mapping) else {}
+    return {
+        "event_id": event["id"],
+        "event_type": event["type"],
+        "object_id": data_object.get("id") if isinstance(data_object.get("id"), str) else None,
+        "invoice_id": metadata.get("invoiceId") if isinstance(metadata.get("invoiceId"), str) else None,
+        "payload": event,
+    }
+
+
+def _record_failure(record: dict[str, Any], error: Exception) -> None:
+    logger.exception("stripe event failed", extra={"event_id": record["event_id"], "event_type": record["event_type"]})
+    try:
+        with transaction() as conn:
+            repository.record_event_failure(conn, **record, error=type(error).__name__)
+    except Exception:  # the database itself is down: Stripe's retry will bring the event back
+        logger.exception("could not record the failed event", extra={"event_id": record["event_id"]})
 
 
 def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -71,6 +115,10 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
 
 
 def _apply(conn: Any, event_type: str, data_object: dict[str, Any]) -> str:
+    if event_type == "charge.refunded":
+        return apply_charge_refunded(conn, data_object)
+    if event_type in ("charge.dispute.created", "charge.dispute.closed"):
+        return apply_dispute(conn, data_object)
     if event_type not in CHECKOUT_SESSION_EVENTS:
         return "ignored"
     if not isinstance(data_object.get("id"), str):

@@ -1,0 +1,91 @@
+"""The webhook inbox: every verified event recorded with its outcome; failures visible, retried, reprocessable."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def database_fault(db_engine):
+    """Make every UPDATE of "Invoice" fail inside the database while the fault is on (a trigger that raises)."""
+    from sqlalchemy import text
+
+    with db_engine.begin() as conn:
+        conn.execute(text('CREATE TABLE "_Fault" (on_ boolean)'))
+        conn.execute(text("""CREATE FUNCTION _fail_invoice_update() RETURNS trigger AS $$ BEGIN
+            IF EXISTS (SELECT 1 FROM "_Fault") THEN RAISE EXCEPTION 'injected fault'; END IF;
+            RETURN NEW; END $$ LANGUAGE plpgsql"""))
+        conn.execute(text('CREATE TRIGGER fail_invoice_update BEFORE UPDATE ON "Invoice" FOR EACH ROW '
+                          "EXECUTE FUNCTION _fail_invoice_update()"))
+
+    class Fault:
+        def on(self) -> None:
+            with db_engine.begin() as conn:
+                conn.execute(text('INSERT INTO "_Fault" VALUES (true)'))
+
+        def off(self) -> None:
+            with db_engine.begin() as conn:
+                conn.execute(text('DELETE FROM "_Fault"'))
+
+    yield Fault()
+    with db_engine.begin() as conn:
+        conn.execute(text('DROP TRIGGER fail_invoice_update ON "Invoice"'))
+        conn.execute(text("DROP FUNCTION _fail_invoice_update()"))
+        conn.execute(text('DROP TABLE "_Fault"'))
+
+
+@pytest.fixture
+def completed_event(world, api, stripe_double):
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme)
+    _, created = api.checkout(alice, invoice_id)
+    (completed,) = stripe_double.complete_session(created["sessionId"])
+    return invoice_id, completed
+
+
+def test_a_failure_during_fulfillment_rolls_back_answers_5xx_and_the_retry_succeeds(
+    completed_event, api, db, database_fault
+) -> None:
+    invoice_id, completed = completed_event
+    database_fault.on()
+
+    status, body = api.deliver(completed)
+
+    assert status == 503
+    assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "pending"
+    (event,) = db('SELECT * FROM "StripeEvent"')
+    assert event["processedAt"] is None
+    assert event["outcome"].startswith("error: ")
+
+    database_fault.off()
+    assert api.deliver(completed) == (200, {"received": True, "outcome": "paid"})
+    assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "paid"
+    assert db('SELECT outcome FROM "StripeEvent"') == [{"outcome": "paid"}]
+
+
+def test_a_stored_event_can_be_reprocessed_by_command(completed_event, api, db, database_fault) -> None:
+    from billing.webhook import reprocess_stored_event
+
+    invoice_id, completed = completed_event
+    database_fault.on()
+    assert api.deliver(completed)[0] == 503
+    database_fault.off()
+
+    assert reprocess_stored_event(completed["id"]) == "paid"
+    assert reprocess_stored_event(completed["id"]) is None  # processed now: a no-op
+    assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "paid"
+
+
+def test_every_verified_event_is_recorded_with_its_outcome(completed_event, api, db) -> None:
+    _, completed = completed_event
+    api.deliver(completed)
+    api.deliver({"id": "evt_other", "object": "event", "type": "invoice.created", "data": {"object": {"id": "in_1"}}})
+
+    rows = {r["id"]: r for r in db('SELECT * FROM "StripeEvent"')}
+    assert rows[completed["id"]]["outcome"] == "paid"
+    assert rows[completed["id"]]["type"] == "checkout.session.completed"
+    assert rows[completed["id"]]["objectId"] == completed["data"]["object"]["id"]
+    assert rows[completed["id"]]["payload"] == completed
+    assert rows["evt_other"]["outcome"] == "ignored"
+    assert all(r["processedAt"] is not None for r in rows.values())
