@@ -50,7 +50,7 @@ def test_a_failure_during_fulfillment_rolls_back_answers_5xx_and_the_retry_succe
     invoice_id, completed = completed_event
     database_fault.on()
 
-    status, body = api.deliver(completed)
+    status, _ = api.deliver(completed)
 
     assert status == 503
     assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "pending"

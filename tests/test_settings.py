@@ -11,7 +11,7 @@ from moto import mock_aws
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
 
-ALL = frozenset(Need)
+ALL = frozenset(Need) - {Need.RECONCILIATION}
 COMPLETE = {
     "DATABASE_URL": "postgresql+pg8000://u@h/db",
     "FIREBASE_PROJECT_ID": "p",
@@ -110,3 +110,13 @@ def test_an_unreadable_secret_is_a_clear_configuration_error(secrets_manager) ->
     missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:billing/nope-AbCdEf"
     with pytest.raises(ConfigurationError, match="cannot read secret"):
         load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY_SECRET_ARN": missing})
+
+
+def test_reconciliation_window_and_batch_must_be_positive_integers() -> None:
+    needs = frozenset({Need.RECONCILIATION})
+    with pytest.raises(ConfigurationError, match=r"RECONCILE_AFTER_MINUTES.*RECONCILE_BATCH_SIZE"):
+        load_settings(needs, {})
+    with pytest.raises(ConfigurationError, match="RECONCILE_BATCH_SIZE"):
+        load_settings(needs, {"RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "-1"})
+    settings = load_settings(needs, {"RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "100"})
+    assert (settings.reconcile_after_minutes, settings.reconcile_batch_size) == (30, 100)
