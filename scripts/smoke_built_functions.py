@@ -140,6 +140,8 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
         "STRIPE_API_BASE": stripe_api_base,
         "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET,
         "PORTAL_URL": "http://localhost:3000",
+        "RECONCILE_AFTER_MINUTES": "1",
+        "RECONCILE_BATCH_SIZE": "10",
     }
     failures: list[str] = []
 
@@ -179,6 +181,13 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
     webhook["body"] = json.dumps(payload, indent=2)
     check("StripeWebhookFunction", sign_event(webhook, DEFAULT_SECRET), "200", lambda body: True)
 
+    # Not an HTTP function: the scheduled event in, a report out.
+    print("\n=== ReconcileFunction: expect a report of examined invoices")
+    report = invoke("ReconcileFunction", load_event("reconcile.json"), local_values)
+    print(f"--> {json.dumps(report)}")
+    if "examined" not in report:
+        failures.append(f"ReconcileFunction: expected a report, got {report}")
+
     db = pg8000.native.Connection(database=database, **PG)
     status = db.run("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'""")[0][0]
     db.close()
@@ -211,7 +220,7 @@ def main() -> int:
         admin.close()
     for failure in failures:
         print(f"FAIL {failure}")
-    print("\nFAILED" if failures else "\nOK: all four built functions answered as expected")
+    print("\nFAILED" if failures else "\nOK: all five built functions answered as expected")
     return 1 if failures else 0
 
 
