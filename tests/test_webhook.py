@@ -94,6 +94,11 @@ def test_a_failed_bank_debit_makes_the_invoice_payable_again(checkout, api, stri
     status, retry = api.checkout(alice, invoice_id)
     assert status == 200
     assert retry["sessionId"] != session_id
+    assert invoice_row(db, invoice_id)["status"] == "pending"  # a new attempt has begun
+
+    # and the new attempt, paid by card with its webhook late, is found by verify
+    stripe_double.complete_session(retry["sessionId"])
+    assert api.verify(alice, invoice_id, retry["sessionId"])[1]["status"] == "paid"
 
 
 def test_reordered_async_success_before_completed_ends_paid(checkout, api, stripe_double, db) -> None:

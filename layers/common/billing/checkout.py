@@ -63,7 +63,7 @@ def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict
         invoice = require_company_invoice(conn, contact, invoice_id)
     if not _SESSION_ID.fullmatch(session_id) or invoice.stripe_checkout_session_id != session_id:
         raise CheckoutSessionNotFound()
-    if invoice.status in ("pending", "processing"):
+    if invoice.status not in ("paid", "refunded"):
         # Outside a transaction: no lock is held while Stripe answers; fulfillment re-checks everything.
         session = stripe_gateway.retrieve_checkout_session(session_id)
         if session is None or session.invoice_id != invoice.id:

@@ -8,7 +8,7 @@ final here, so `paidAt`, `paidByContactId` and `stripePaymentIntentId` are writt
 
     pending --complete/paid--> paid            pending --complete/unpaid (bank debit)--> processing
     processing --async succeeded--> paid        pending|processing --async failed--> failed (payable again)
-    failed --new session, complete/paid--> paid pending|failed --session expired--> session released
+    failed --new checkout--> pending            pending|failed --session expired--> session released
 """
 
 from __future__ import annotations

@@ -148,11 +148,13 @@ def attach_checkout_session(
     currency: str,
     idempotency_key: str,
 ) -> None:
-    """Make `session_id` the invoice's current session and add it to the history (caller holds the row lock)."""
+    """Make `session_id` the invoice's current session and add it to the history (caller holds the row lock).
+    A failed invoice is pending again: a new attempt to pay it has begun."""
     conn.execute(
         update(invoice)
         .where(invoice.c.id == invoice_id)
-        .values(stripeCheckoutSessionId=session_id, stripeCustomerId=customer_id, updatedAt=utc_now())
+        .values(stripeCheckoutSessionId=session_id, stripeCustomerId=customer_id, status="pending",
+                updatedAt=utc_now())
     )
     insert_ignoring_conflict(conn, checkout_session, {
         "id": session_id,
