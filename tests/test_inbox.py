@@ -86,6 +86,34 @@ def test_every_verified_event_is_recorded_with_its_outcome(completed_event, api,
     assert rows[completed["id"]]["outcome"] == "paid"
     assert rows[completed["id"]]["type"] == "checkout.session.completed"
     assert rows[completed["id"]]["objectId"] == completed["data"]["object"]["id"]
-    assert rows[completed["id"]]["payload"] == completed
+    stored = rows[completed["id"]]["payload"]
+    assert stored["data"]["object"]["client_secret"] is None  # never kept: it would let a browser pay
+    assert {**stored, "data": completed["data"]} == completed
     assert rows["evt_other"]["outcome"] == "ignored"
     assert all(r["processedAt"] is not None for r in rows.values())
+
+
+def test_the_inbox_command_lists_failures_and_reprocesses_them(completed_event, api, db, database_fault,
+                                                               database_url) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    invoice_id, completed = completed_event
+    database_fault.on()
+    api.deliver(completed)
+    database_fault.off()
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def run(*args: str) -> list[dict]:
+        stdout = subprocess.run([sys.executable, "scripts/stripe_events.py", *args], env=env, check=True,
+                                capture_output=True, text=True).stdout
+        lines = [json.loads(line) for line in stdout.splitlines()]
+        return [line for line in lines if "level" not in line]  # the command's answers, not the log lines
+
+    (failed,) = run("failed")
+    assert failed["id"] == completed["id"] and failed["outcome"].startswith("error: ")
+    assert run("reprocess", completed["id"]) == [{"id": completed["id"], "outcome": "paid"}]
+    assert run("failed") == []
+    assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "paid"

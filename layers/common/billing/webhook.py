@@ -81,8 +81,16 @@ def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
         "event_type": event["type"],
         "object_id": data_object.get("id") if isinstance(data_object.get("id"), str) else None,
         "invoice_id": metadata.get("invoiceId") if isinstance(metadata.get("invoiceId"), str) else None,
-        "payload": event,
+        "payload": _without_client_secret(event),
     }
+
+
+def _without_client_secret(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as stored: a Checkout Session's client_secret lets a browser pay it, so it is not kept."""
+    data_object = event["data"]["object"]
+    if "client_secret" not in data_object:
+        return event
+    return {**event, "data": {**event["data"], "object": {**data_object, "client_secret": None}}}
 
 
 def _record_failure(record: dict[str, Any], error: Exception) -> None:
