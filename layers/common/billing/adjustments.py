@@ -22,8 +22,8 @@ def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
     if invoice is None or not isinstance(charge_id, str) or not _is_int(amount) or not _is_int(refunded):
         return "unknown_invoice"
     fully_refunded = bool(charge.get("refunded")) or refunded >= amount
-    repository.record_refund(
-        conn, charge_id=charge_id, invoice_id=invoice.id, amount_refunded_minor=refunded,
+    repository.record_adjustment(
+        conn, adjustment_id=charge_id, invoice_id=invoice.id, kind="refund", amount_minor=refunded,
         currency=str(charge.get("currency") or invoice.currency).upper(),
         status="full" if fully_refunded else "partial",
     )
@@ -41,8 +41,8 @@ def apply_dispute(conn: Connection, dispute: Mapping[str, Any]) -> str:
     dispute_id, amount, status = dispute.get("id"), dispute.get("amount"), dispute.get("status")
     if invoice is None or not isinstance(dispute_id, str) or not _is_int(amount) or not isinstance(status, str):
         return "unknown_invoice"
-    repository.record_dispute(
-        conn, dispute_id=dispute_id, invoice_id=invoice.id, amount_minor=amount,
+    repository.record_adjustment(
+        conn, adjustment_id=dispute_id, invoice_id=invoice.id, kind="dispute", amount_minor=amount,
         currency=str(dispute.get("currency") or invoice.currency).upper(), status=status,
     )
     # A dispute needs a person (evidence, or accepting the loss): it is recorded and logged, the status stays.

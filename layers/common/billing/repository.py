@@ -280,21 +280,14 @@ def _stored_event(row: Mapping[Any, Any]) -> StoredEvent:
                        received_at=row["receivedAt"], processed_at=row["processedAt"], outcome=row["outcome"])
 
 
-def record_refund(
-    conn: Connection, *, charge_id: str, invoice_id: str, amount_refunded_minor: int, currency: str, status: str
+def record_adjustment(
+    conn: Connection, *, adjustment_id: str, invoice_id: str, kind: str, amount_minor: int, currency: str,
+    status: str,
 ) -> None:
-    """Upsert the charge's cumulative refunded amount; a reordered, older event never lowers it."""
+    """Upsert a refund (per charge: its cumulative refunded amount) or a dispute. Events arrive out of order, so
+    the stored amount never decreases and a closed dispute keeps its final status."""
     _upsert_adjustment(conn, {
-        "id": charge_id, "invoiceId": invoice_id, "kind": "refund", "amountMinor": amount_refunded_minor,
-        "currency": currency, "status": status,
-    })
-
-
-def record_dispute(
-    conn: Connection, *, dispute_id: str, invoice_id: str, amount_minor: int, currency: str, status: str
-) -> None:
-    _upsert_adjustment(conn, {
-        "id": dispute_id, "invoiceId": invoice_id, "kind": "dispute", "amountMinor": amount_minor,
+        "id": adjustment_id, "invoiceId": invoice_id, "kind": kind, "amountMinor": amount_minor,
         "currency": currency, "status": status,
     })
 
