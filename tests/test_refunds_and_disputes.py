@@ -93,3 +93,43 @@ def test_a_refund_of_an_unknown_payment_is_acknowledged(api, stripe_double, worl
 
     assert api.deliver(refunded) == (200, {"received": True, "outcome": "unknown_invoice"})
     assert db('SELECT * FROM "PaymentAdjustment"') == []
+
+
+@pytest.fixture
+def payment_not_yet_recorded(world, api, stripe_double):
+    """Alice paid, but the checkout.session.completed event has not been applied. Returns (invoice, event)."""
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme)
+    _, created = api.checkout(alice, invoice_id)
+    (completed,) = stripe_double.complete_session(created["sessionId"])
+    return invoice_id, completed
+
+
+def test_a_refund_that_overtakes_its_payment_is_applied_by_reconciliation(
+    payment_not_yet_recorded, api, stripe_double, functions, db
+) -> None:
+    invoice_id, completed = payment_not_yet_recorded
+    (refunded,) = stripe_double.refund(completed["data"]["object"]["payment_intent"])
+
+    assert api.deliver(refunded)[1]["outcome"] == "awaiting_payment"
+    assert api.deliver(completed)[1]["outcome"] == "paid"
+    report = functions.reconcile({}, None)
+
+    assert report["outcomes"] == {"event_refunded": 1}
+    assert status_of(db, invoice_id) == "refunded"
+    assert db('SELECT outcome FROM "StripeEvent" WHERE id = :id', id=refunded["id"]) == [{"outcome": "refunded"}]
+    assert functions.reconcile({}, None)["outcomes"] == {}  # applied once
+
+
+def test_a_dispute_that_overtakes_its_payment_is_recorded_by_reconciliation(
+    payment_not_yet_recorded, api, stripe_double, functions, db
+) -> None:
+    invoice_id, completed = payment_not_yet_recorded
+    (disputed,) = stripe_double.dispute(completed["data"]["object"]["payment_intent"])
+
+    assert api.deliver(disputed)[1]["outcome"] == "unknown_invoice"
+    api.deliver(completed)
+    functions.reconcile({}, None)
+
+    assert db('SELECT "invoiceId", kind FROM "PaymentAdjustment"') == [{"invoiceId": invoice_id, "kind": "dispute"}]

@@ -2,6 +2,10 @@
 
 The invoice is found through the charge's PaymentIntent (stored on the invoice when it was paid), falling back
 to the invoice id that checkout put in the PaymentIntent's metadata (Stripe copies it onto the charge).
+
+Stripe does not keep events in order: a refund or dispute can arrive before the payment it concerns is recorded.
+Such events end with an outcome in `AWAITING_PAYMENT_OUTCOMES`, and reconciliation applies them again once the
+payment is recorded (`webhook.retry_events_awaiting_payment`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from sqlalchemy import Connection
 from billing import repository
 from billing.observability import logger
 from billing.repository import InvoiceRecord
+
+ADJUSTMENT_EVENT_TYPES = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+AWAITING_PAYMENT_OUTCOMES = ("unknown_invoice", "awaiting_payment")
 
 
 def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
@@ -29,6 +36,8 @@ def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
     )
     if not fully_refunded:
         return "partially_refunded"
+    if invoice.status not in ("paid", "refunded"):
+        return "awaiting_payment"  # the payment's own event has not been applied yet
     refunded_invoice = repository.transition_invoice(
         conn, invoice_id=invoice.id, session_id=None, from_statuses=("paid",), values={"status": "refunded"}
     )

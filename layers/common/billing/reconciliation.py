@@ -19,7 +19,10 @@ from billing.fulfillment import fulfill_checkout_session
 from billing.observability import logger
 from billing.repository import InvoiceRecord, utc_now
 from billing.settings import settings
+from billing.webhook import retry_events_awaiting_payment
 
+# Stripe retries a delivery for three days; an event about a payment we never record is not ours.
+_ADJUSTMENT_RETRY_WINDOW = timedelta(days=7)
 # PaymentIntent states that mean a delayed payment (bank debit) will not succeed.
 _FAILED_PAYMENT_INTENT_STATUSES = ("requires_payment_method", "canceled")
 
@@ -38,6 +41,11 @@ def reconcile() -> dict[str, Any]:
             outcomes[_reconcile_invoice(invoice)] += 1
         except PaymentProviderUnavailable:
             outcomes["stripe_unavailable"] += 1  # left for the next run
+    # Refunds and disputes that overtook their payment: the payments above may just have been recorded.
+    late_adjustments = retry_events_awaiting_payment(
+        received_since=utc_now() - _ADJUSTMENT_RETRY_WINDOW, limit=config.reconcile_batch_size
+    )
+    outcomes.update({f"event_{outcome}": count for outcome, count in late_adjustments.items()})
     report = {"examined": len(candidates), "outcomes": dict(outcomes)}
     logger.info("reconciliation finished", extra=report)
     return report

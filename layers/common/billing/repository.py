@@ -275,6 +275,28 @@ def unprocessed_events(conn: Connection, limit: int = 100) -> list[StoredEvent]:
     return [_stored_event(row) for row in rows]
 
 
+def events_with_outcome(
+    conn: Connection, *, event_types: Iterable[str], outcomes: Iterable[str], received_since: datetime, limit: int
+) -> list[StoredEvent]:
+    rows = conn.execute(
+        select(stripe_event)
+        .where(
+            stripe_event.c.type.in_(list(event_types)),
+            stripe_event.c.outcome.in_(list(outcomes)),
+            stripe_event.c.receivedAt >= received_since,
+        )
+        .order_by(stripe_event.c.receivedAt.asc())
+        .limit(limit)
+    ).mappings()
+    return [_stored_event(row) for row in rows]
+
+
+def lock_event_outcome(conn: Connection, event_id: str) -> str | None:
+    return conn.execute(
+        select(stripe_event.c.outcome).where(stripe_event.c.id == event_id).with_for_update()
+    ).scalar_one_or_none()
+
+
 def _stored_event(row: Mapping[Any, Any]) -> StoredEvent:
     return StoredEvent(id=row["id"], type=row["type"], invoice_id=row["invoiceId"], payload=row["payload"],
                        received_at=row["receivedAt"], processed_at=row["processedAt"], outcome=row["outcome"])

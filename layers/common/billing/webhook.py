@@ -11,13 +11,20 @@ charge.dispute.closed (adjustments).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import stripe
 
 from billing import repository
-from billing.adjustments import apply_charge_refunded, apply_dispute
+from billing.adjustments import (
+    ADJUSTMENT_EVENT_TYPES,
+    AWAITING_PAYMENT_OUTCOMES,
+    apply_charge_refunded,
+    apply_dispute,
+)
 from billing.db import transaction
 from billing.errors import BadRequest, BillingError, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
@@ -71,6 +78,25 @@ def reprocess_stored_event(event_id: str) -> str | None:
     if stored is None:
         raise LookupError(f"no stored event {event_id}")
     return process_event(stored.payload)
+
+
+def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Counter[str]:
+    """Apply again the refund and dispute events that arrived before their payment was recorded.
+    Each is re-applied under its inbox row's lock, and only while its outcome still says it is waiting."""
+    with transaction() as conn:
+        waiting = repository.events_with_outcome(
+            conn, event_types=ADJUSTMENT_EVENT_TYPES, outcomes=AWAITING_PAYMENT_OUTCOMES,
+            received_since=received_since, limit=limit,
+        )
+    outcomes: Counter[str] = Counter()
+    for stored in waiting:
+        with transaction() as conn:
+            if repository.lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
+                continue  # another run got there first
+            outcome = _apply(conn, stored.type, stored.payload["data"]["object"])
+            repository.record_event_outcome(conn, stored.id, outcome)
+        outcomes[outcome] += 1
+    return outcomes
 
 
 def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
