@@ -327,7 +327,12 @@ def _upsert_adjustment(conn: Connection, values: Mapping[str, Any]) -> None:
         set_={
             "amountMinor": case((excluded.amountMinor > current.amountMinor, excluded.amountMinor),
                                 else_=current.amountMinor),
-            "status": case((current.status.in_(_CLOSED_DISPUTE_STATUSES), current.status), else_=excluded.status),
+            # The status goes with the amount: an older, smaller refund event does not relabel a full refund.
+            "status": case(
+                (current.status.in_(_CLOSED_DISPUTE_STATUSES), current.status),
+                (excluded.amountMinor < current.amountMinor, current.status),
+                else_=excluded.status,
+            ),
             "updatedAt": utc_now(),
         },
     ))
