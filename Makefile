@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean
+.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed
 
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,39 @@ $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	touch $@
 
 dev-env: $(BIN)/.installed
+
+## The whole stack on this machine (README "Run it locally"): database (a SQLite file in .local/ unless
+## DATABASE_URL is set), migrated and seeded; the Stripe double server; the local HTTP API. Ctrl-C stops it.
+dev: dev-env
+	$(BIN)/python -m local.dev
+
+## The seed guide's payment flow, over HTTP against the running `make dev`; fails if a step ends otherwise.
+demo: dev-env
+	$(BIN)/python -m local.demo
+
+## `sam local invoke` without Docker: make invoke FUNCTION=ListInvoicesFunction EVENT=events/list_invoices.json
+invoke: dev-env
+	$(if $(and $(FUNCTION),$(EVENT)),,$(error usage: make invoke FUNCTION=<logical id> EVENT=<events/file.json> [ARGS=--sign]))
+	$(BIN)/python -m local.invoke $(FUNCTION) -e $(EVENT) $(ARGS)
+
+## Check a configuration: make doctor [ARGS="--env-file prod.env --target aws" | ARGS=--stack]
+doctor: dev-env
+	$(BIN)/python -m local.doctor $(ARGS)
+
+## An emulator ID token for a seeded contact: TOKEN=$$(make -s token CONTACT=bob)
+token: dev-env
+	@$(BIN)/python -m local.token $(CONTACT)
+
+## A Stripe-Signature for the webhook body on stdin, with the local webhook secret.
+sign: dev-env
+	@$(BIN)/python -m local.sign
+
+## Reset the demo companies, contacts and invoices.
+seed: dev-env
+	$(BIN)/python -m local.seed
+
+# The local tools import the layer from its directory, as Lambda does from /opt/python.
+dev demo invoke doctor token sign seed: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 test: dev-env
@@ -39,6 +72,17 @@ smoke: build
 	$(BIN)/python scripts/smoke_built_functions.py
 
 ci: lint test cfn smoke
+
+## Performance (not part of ci): cold starts, warm latency, SQL per request, webhook throughput and sizes, ours
+## against a naive baseline in one run; writes docs/PERFORMANCE.md. A few minutes; BENCH_ARGS=--quick for fewer runs.
+.PHONY: bench
+bench: dev-env
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
+.PHONY: storm
+storm: dev-env
+	$(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
 
 clean:
 	rm -rf .aws-sam $(VENV)

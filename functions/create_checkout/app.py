@@ -4,8 +4,10 @@ from billing.auth import authenticated_uid
 from billing.checkout import start_checkout
 from billing.http import ApiRequest, endpoint, path_parameter
 from billing.settings import Need, configure
+from billing.snapstart import register_runtime_hooks
 
 configure(Need.DATABASE, Need.FIREBASE, Need.STRIPE_API, Need.PORTAL)
+register_runtime_hooks()
 
 
 @endpoint

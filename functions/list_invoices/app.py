@@ -4,8 +4,10 @@ from billing.auth import authenticated_uid
 from billing.http import ApiRequest, endpoint
 from billing.invoices import list_invoices
 from billing.settings import Need, configure
+from billing.snapstart import register_runtime_hooks
 
 configure(Need.DATABASE, Need.FIREBASE)
+register_runtime_hooks()
 
 
 @endpoint

@@ -2,9 +2,11 @@
 
 from billing.http import ApiRequest, endpoint
 from billing.settings import Need, configure
+from billing.snapstart import register_runtime_hooks
 from billing.webhook import handle_stripe_webhook
 
 configure(Need.DATABASE, Need.STRIPE_WEBHOOK)
+register_runtime_hooks()
 
 
 @endpoint

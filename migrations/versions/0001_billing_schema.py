@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from billing.types import ExactDecimal
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -45,7 +47,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Text(), primary_key=True),
         sa.Column("proposalId", sa.Text(), sa.ForeignKey("Proposal.id"), nullable=False),
         sa.Column("invoiceNumber", sa.Text(), nullable=False, unique=True),
-        sa.Column("amount", sa.Numeric(), nullable=False),
+        # NUMERIC on PostgreSQL; a canonical decimal string on SQLite (whose Numeric is a float).
+        sa.Column("amount", ExactDecimal(), nullable=False),
         sa.Column("currency", sa.Text(), nullable=False, server_default=sa.text("'USD'")),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("paymentScheduleId", sa.Text(), nullable=True),

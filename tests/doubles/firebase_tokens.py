@@ -68,6 +68,10 @@ class FirebaseTokenIssuer:
     def token(self, uid: str, **overrides: Any) -> str:
         return jwt.encode(self.claims(uid, **overrides), self._key, algorithm="RS256", headers={"kid": self.kid})
 
+    def signed_raw_claims_token(self, claims: Any) -> str:
+        """Correctly signed by the project's key, whatever the payload (PyJWT's encode refuses odd claims)."""
+        return jwt.api_jws.encode(json.dumps(claims).encode(), self._key, algorithm="RS256", headers={"kid": self.kid})
+
     # Broken tokens: each must be refused with 401.
     def expired_token(self, uid: str) -> str:
         now = int(time.time())
@@ -99,6 +103,24 @@ class FirebaseTokenIssuer:
         signing_input = header + b"." + payload
         signature = hmac.new(self.certificate_pem.encode(), signing_input, hashlib.sha256).digest()
         return (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
+
+    def expired_by_one_second_token(self, uid: str) -> str:
+        now = int(time.time())
+        return self.token(uid, iat=now - 3600, auth_time=now - 3600, exp=now - 1)
+
+    def without_kid_token(self, uid: str) -> str:
+        return jwt.encode(self.claims(uid), self._key, algorithm="RS256")
+
+    def jku_injected_token(self, uid: str) -> str:
+        """Signed with the attacker's key, whose certificate the header claims to be at the attacker's URL."""
+        headers = {"kid": "attacker", "jku": "https://attacker.example/keys", "x5u": "https://attacker.example/cert"}
+        return jwt.encode(self.claims(uid), self._foreign_key, algorithm="RS256", headers=headers)
+
+    def empty_subject_token(self, uid: str) -> str:
+        return self.token(uid, sub="", user_id="")
+
+    def oversized_subject_token(self, uid: str) -> str:
+        return self.token(uid, sub="u" * 129, user_id="u" * 129)
 
     def tampered_token(self, uid: str, other_uid: str) -> str:
         """A valid token whose payload was swapped for another user's, keeping the signature."""

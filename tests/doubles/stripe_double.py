@@ -1833,6 +1833,16 @@ class StripeDouble:
         self._deliver_pending(raise_errors=True)
         return events
 
+    def sweep_expired(self) -> list[Json]:
+        """Expire every open session whose ``expires_at`` has passed (per ``clock``), as Stripe does on its own
+        schedule, and deliver the ``checkout.session.expired`` events (used by local/stripe_server.py)."""
+        with self._lock:
+            first_new = len(self.events)
+            self._sweep_expired()
+            events = self.events[first_new:]
+        self._deliver_pending(raise_errors=False)
+        return events
+
     def expire(self, session_id: str) -> list[Json]:
         """Expire an open session (like ``POST /v1/checkout/sessions/{id}/expire``)."""
         with self._lock:

@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
+# The template reading is shared with the local API server and `make invoke` (local/template.py).
+from local.template import ROOT, Handler, function_definitions, load_handler, template
 
-ROOT = Path(__file__).resolve().parents[2]
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads !Ref, !Sub, !GetAtt ... as plain values; only CodeUri and Handler matter here."""
-
-
-_CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)
-
-
-def function_definitions() -> dict[str, tuple[Path, str]]:
-    """Logical id -> (code directory, handler) for every AWS::Serverless::Function."""
-    doc = template()
-    default_handler = doc.get("Globals", {}).get("Function", {}).get("Handler")
-    found = {}
-    for logical_id, resource in doc["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = resource["Properties"]
-        found[logical_id] = (ROOT / properties["CodeUri"], properties.get("Handler", default_handler))
-    return found
-
-
-def load_handler(code_dir: Path, handler: str, logical_id: str) -> Handler:
-    module_name, _, function_name = handler.rpartition(".")
-    path = code_dir / (module_name.replace(".", "/") + ".py")
-    spec = importlib.util.spec_from_file_location(f"function_{logical_id}", path)
-    assert spec and spec.loader, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, function_name)
+__all__ = ["ROOT", "Functions", "Handler", "function_definitions", "load_all", "load_handler", "template"]
 
 
 @dataclass(frozen=True)

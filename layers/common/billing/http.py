@@ -48,7 +48,10 @@ class ApiRequest:
             except (binascii.Error, ValueError):
                 raise BadRequest("request body is not valid base64") from None
         else:
-            body = raw_body.encode("utf-8", errors="surrogateescape")
+            try:
+                body = raw_body.encode("utf-8", errors="surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate no byte stands for: no client could have sent it
+                raise BadRequest("request body is not valid UTF-8") from None
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge()
         path_parameters = {str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()}

@@ -17,13 +17,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     Table,
     Text,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from billing.types import ExactDecimal
 
 metadata = MetaData()
 
@@ -74,7 +75,7 @@ invoice = Table(
     Column("invoiceNumber", Text, nullable=False, unique=True),
     # Exact decimal in major units (the seed's Prisma Float is not exact); scale is free so that
     # three-decimal currencies fit, and money.to_minor_units refuses what a currency cannot carry.
-    Column("amount", Numeric, nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
     Column("currency", Text, nullable=False, server_default=text("'USD'")),
     Column("description", Text, nullable=True),
     Column("paymentScheduleId", Text, nullable=True),

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import stripe
 
@@ -84,54 +85,60 @@ def create_customer(*, contact_id: str, email: str | None) -> str:
     params: dict[str, Any] = {"metadata": {"contactId": contact_id}}
     if email:
         params["email"] = email
-    customer = _call(
-        "create customer",
-        lambda: client().v1.customers.create(
-            params=params,  # type: ignore[arg-type]
-            options={"idempotency_key": f"customer-for-contact-{contact_id}"},
-        ),
-    )
-    return str(customer.id)
+    customer = _call("create customer", lambda: _v1("post", "/v1/customers", params,
+                                                     idempotency_key=f"customer-for-contact-{contact_id}"))
+    return str(customer["id"])
 
 
 def create_checkout_session(params: Mapping[str, Any], *, idempotency_key: str) -> CheckoutSessionSnapshot:
-    session = _call(
-        "create checkout session",
-        lambda: client().v1.checkout.sessions.create(
-            params=dict(params),  # type: ignore[arg-type]
-            options={"idempotency_key": idempotency_key},
-        ),
-    )
-    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+    session = _call("create checkout session",
+                    lambda: _v1("post", "/v1/checkout/sessions", params, idempotency_key=idempotency_key))
+    return CheckoutSessionSnapshot.from_dict(session)
 
 
 def retrieve_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
     """The session, or None if Stripe has no such session."""
     try:
-        session = _call("retrieve checkout session", lambda: client().v1.checkout.sessions.retrieve(session_id))
+        session = _call("retrieve checkout session", lambda: _v1("get", f"/v1/checkout/sessions/{_id(session_id)}"))
     except _ResourceMissing:
         return None
-    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+    return CheckoutSessionSnapshot.from_dict(session)
 
 
 def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
     """Expire an open session; if it is no longer open (it completed meanwhile), its current state instead."""
     try:
-        session = _call("expire checkout session", lambda: client().v1.checkout.sessions.expire(session_id))
+        session = _call("expire checkout session",
+                        lambda: _v1("post", f"/v1/checkout/sessions/{_id(session_id)}/expire"))
     except _NotOpen:
         return retrieve_checkout_session(session_id)
     except _ResourceMissing:
         return None
-    return CheckoutSessionSnapshot.from_dict(session.to_dict())
+    return CheckoutSessionSnapshot.from_dict(session)
 
 
 def retrieve_payment_intent_status(payment_intent_id: str) -> str | None:
     """The PaymentIntent's status ("processing", "succeeded", "requires_payment_method", ...), None if missing."""
     try:
-        intent = _call("retrieve payment intent", lambda: client().v1.payment_intents.retrieve(payment_intent_id))
+        intent = _call("retrieve payment intent", lambda: _v1("get", f"/v1/payment_intents/{_id(payment_intent_id)}"))
     except _ResourceMissing:
         return None
-    return str(intent.status)
+    return str(intent["status"])
+
+
+def _v1(method: str, path: str, params: Mapping[str, Any] | None = None, *, idempotency_key: str | None = None
+        ) -> dict[str, Any]:
+    """One v1 API call, answered as plain JSON. `raw_request` goes through the same requestor as the SDK's typed
+    services (retries, idempotency key, API version, typed errors) but skips building typed objects that would
+    only be turned back into dicts here: that saves importing the resource modules on a cold start (~10 ms for
+    a Checkout Session) and ~0.8 ms per call warm (docs/PERFORMANCE.md)."""
+    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    response = client().raw_request(method, path, **dict(params or {}), **options)
+    return dict(response.data)
+
+
+def _id(object_id: str) -> str:
+    return quote(object_id, safe="")
 
 
 def verify_webhook_signature(payload: bytes, signature: str | None) -> None:

@@ -1,0 +1,103 @@
+"""What a request costs besides our own Python: SQL statements (SQLAlchemy's engine events), connections opened
+(pool events), time blocked on the database socket, and time spent in HTTP exchanges with Stripe.
+
+Used only inside the benchmark's measuring processes. The timers wrap the standard library's socket file object
+(what pg8000 reads and writes through) and requests' transport adapter (what the Stripe SDK sends through):
+they add a few microseconds per call, the same for ours and the baseline, and change no behaviour.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests.adapters
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+
+@dataclass
+class Counters:
+    statements: int = 0
+    connections: int = 0
+    db_wait_s: float = 0.0  # blocked reading from / writing to the database socket
+    db_writes: int = 0  # messages flushed to the database: its round trips, near enough
+    http_s: float = 0.0  # whole HTTP exchanges with Stripe (connect, send, wait, read)
+    http_requests: int = 0
+    sql: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> tuple[int, int, float, int, float, int]:
+        return (self.statements, self.connections, self.db_wait_s, self.db_writes, self.http_s, self.http_requests)
+
+
+COUNTERS = Counters()
+_database_ports: set[int] = set()
+_installed = False
+
+
+def install(database_port: int, keep_sql: bool = True) -> Counters:
+    global _installed
+    if _installed:
+        return COUNTERS
+    _installed = True
+    _database_ports.add(database_port)
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        COUNTERS.statements += 1
+        if keep_sql:
+            COUNTERS.sql.append(" ".join(statement.split())[:160])
+
+    @event.listens_for(Pool, "connect")
+    def _count_connection(dbapi_connection: Any, record: Any) -> None:
+        COUNTERS.connections += 1
+
+    readinto, write = socket.SocketIO.readinto, socket.SocketIO.write
+
+    def is_database(raw: socket.SocketIO) -> bool:
+        port = getattr(raw, "_bench_peer_port", None)
+        if port is None:
+            try:
+                port = raw._sock.getpeername()[1]  # type: ignore[attr-defined]
+            except (OSError, IndexError, AttributeError):
+                port = -1
+            raw._bench_peer_port = port  # type: ignore[attr-defined]
+        return port in _database_ports
+
+    def timed_readinto(self: socket.SocketIO, buffer: Any) -> Any:
+        if not is_database(self):
+            return readinto(self, buffer)
+        began = time.perf_counter()
+        try:
+            return readinto(self, buffer)
+        finally:
+            COUNTERS.db_wait_s += time.perf_counter() - began
+
+    def timed_write(self: socket.SocketIO, data: Any) -> Any:
+        if not is_database(self):
+            return write(self, data)
+        began = time.perf_counter()
+        try:
+            return write(self, data)
+        finally:
+            COUNTERS.db_wait_s += time.perf_counter() - began
+            COUNTERS.db_writes += 1
+
+    socket.SocketIO.readinto = timed_readinto  # type: ignore[method-assign,assignment]
+    socket.SocketIO.write = timed_write  # type: ignore[method-assign,assignment]
+
+    send = requests.adapters.HTTPAdapter.send
+
+    def timed_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return send(self, request, *args, **kwargs)
+        finally:
+            COUNTERS.http_s += time.perf_counter() - began
+            COUNTERS.http_requests += 1
+
+    requests.adapters.HTTPAdapter.send = timed_send  # type: ignore[method-assign]
+    return COUNTERS

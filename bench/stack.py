@@ -1,0 +1,233 @@
+"""The local stack every measurement runs against, and the data it holds.
+
+- PostgreSQL: one fresh database per variant (ours, naive), migrated with alembic and seeded identically, so both
+  variants do the same work on the same rows.
+- Stripe: the stateful double (tests/doubles/stripe_double.py), served from this process on 127.0.0.1; the
+  measured functions run in other processes and reach it over HTTP with the real SDK.
+- Firebase: real RS256 ID tokens (tests/doubles/firebase_tokens.py); Google's certificate endpoint is answered
+  over HTTPS by bench.google_certs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+from sqlalchemy import create_engine, text
+
+from bench.google_certs import GoogleCertificateEndpoint
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer
+from tests.doubles.stripe_double import StripeDouble, event_payload
+from tests.support.database import create_database, drop_database
+
+PROJECT_ID = "bench-billing"
+STRIPE_SECRET_KEY = "sk_test_bench_key"
+STRIPE_WEBHOOK_SECRET = "whsec_bench_secret"
+PORTAL_URL = "https://portal.bench.test"
+INVOICES_PER_COMPANY = 50
+INVOICE_AMOUNT = "500.00"  # USD: 50000 minor units in every session
+
+
+@dataclass(frozen=True)
+class Payer:
+    contact_id: str
+    uid: str
+    company_id: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """An invoice whose Checkout Session exists at Stripe and is the invoice's current one."""
+
+    payer: Payer
+    invoice_id: str
+    session_id: str
+
+
+@dataclass
+class Scenario:
+    """What every variant's database holds (same ids everywhere) and the events Stripe would send about it."""
+
+    list_payer: Payer
+    checkout_invoices: list[tuple[Payer, str]]  # pending, no session yet: each checkout makes a new session
+    verify_open: list[Checkout]  # session still open: verify asks Stripe, changes nothing
+    verify_paid: list[Checkout]  # session paid, no webhook yet: verify fulfils
+    webhook_events: list[dict[str, Any]]  # checkout.session.completed, one per invoice
+    # (company, proposal, payer, invoices) of every company above
+    companies: list[tuple[str, str, Payer, list[str]]] = field(default_factory=list)
+    customers: dict[str, str] = field(default_factory=dict)  # contact id -> Stripe customer id
+
+
+def sign(payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header Stripe would send for `payload` now."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={digest}"
+
+
+class LocalStack:
+    def __init__(self) -> None:
+        self.issuer = FirebaseTokenIssuer(PROJECT_ID)
+        self.google = GoogleCertificateEndpoint(self.issuer.certificates())
+        self.stripe_double = StripeDouble()
+        self.databases: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}
+
+    def start(self) -> LocalStack:
+        self.google.start()
+        self.stripe_double.start()
+        return self
+
+    def stop(self) -> None:
+        for url in self.databases.values():
+            drop_database(url)
+        self.stripe_double.stop()
+        self.google.stop()
+
+    def token(self, uid: str) -> str:
+        """A valid ID token (one per user for the run, as a signed-in portal tab would reuse it)."""
+        if uid not in self._tokens:
+            self._tokens[uid] = self.issuer.token(uid)
+        return self._tokens[uid]
+
+    def environment(self, database: str) -> dict[str, str]:
+        """The settings every function reads, pointing at this stack; no secret is ever printed."""
+        return {
+            "DATABASE_URL": self.databases[database],
+            "FIREBASE_PROJECT_ID": PROJECT_ID,
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_API_BASE": self.stripe_double.url,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "PORTAL_URL": PORTAL_URL,
+            "POWERTOOLS_SERVICE_NAME": "billing",
+            "POWERTOOLS_METRICS_NAMESPACE": "ClientPortalBench",
+            "LOG_LEVEL": "INFO",
+            "TZ": "UTC",
+            "LANG": "C.UTF-8",
+            **self.google.environment(),
+        }
+
+    # ----- data ---------------------------------------------------------------------------
+
+    def build_scenario(self, *, checkouts: int, webhook_events: int, verify_paid: int = 10) -> Scenario:
+        """Create the Stripe side (customers, sessions, completed sessions) once; `seed` writes the rows."""
+        client = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": self.stripe_double.url})
+        companies: list[tuple[str, str, Payer, list[str]]] = []
+
+        def add_companies(group: str, invoices: int) -> list[tuple[Payer, str]]:
+            rows = []
+            for n in range(max(1, math.ceil(invoices / INVOICES_PER_COMPANY))):
+                company, proposal = f"co_{group}_{n}", f"pr_{group}_{n}"
+                payer = Payer(f"ct_{group}_{n}", f"uid-{group}-{n}", company)
+                ids = [f"inv_{group}_{n}_{i:03d}" for i in range(INVOICES_PER_COMPANY)]
+                companies.append((company, proposal, payer, ids))
+                rows += [(payer, invoice_id) for invoice_id in ids]
+            return rows[:invoices] if invoices else rows
+
+        list_payer = add_companies("list", INVOICES_PER_COMPANY)[0][0]
+        checkout_invoices = add_companies("checkout", checkouts)
+        verify_open_rows = add_companies("verify", INVOICES_PER_COMPANY)
+        verify_paid_rows = add_companies("verifypaid", verify_paid)
+        webhook_rows = add_companies("webhook", webhook_events)
+
+        customers = {
+            payer.contact_id: client.v1.customers.create(params={"metadata": {"contactId": payer.contact_id}}).id
+            for _, _, payer, _ in companies
+        }
+
+        def open_session(row: tuple[Payer, str]) -> Checkout:
+            payer, invoice_id = row
+            metadata = {"invoiceId": invoice_id, "invoiceNumber": invoice_id.upper(), "proposalId": "",
+                        "contactId": payer.contact_id}
+            session = client.v1.checkout.sessions.create(params={
+                "ui_mode": "embedded_page", "mode": "payment", "customer": customers[payer.contact_id],
+                "line_items": [{"price_data": {"currency": "usd", "unit_amount": 50000,
+                                               "product_data": {"name": f"Invoice {invoice_id}"}}, "quantity": 1}],
+                "return_url": f"{PORTAL_URL}/dashboard?session_id={{CHECKOUT_SESSION_ID}}",
+                "metadata": metadata, "payment_intent_data": {"metadata": metadata},
+            })
+            return Checkout(payer, invoice_id, session.id)
+
+        with ThreadPoolExecutor(4) as pool:
+            verify_open = list(pool.map(open_session, verify_open_rows))
+            verify_paid_sessions = list(pool.map(open_session, verify_paid_rows))
+            webhook_sessions = list(pool.map(open_session, webhook_rows))
+        for checkout in verify_paid_sessions:
+            self.stripe_double.complete_session(checkout.session_id)
+        events = [self.stripe_double.complete_session(checkout.session_id)[0] for checkout in webhook_sessions]
+        return Scenario(list_payer, checkout_invoices, verify_open, verify_paid_sessions, events, companies, customers)
+
+    def seed(self, database: str, scenario: Scenario) -> None:
+        """A fresh, migrated database holding the scenario's rows, written the way the portal writes them."""
+        url = create_database(f"bench_{database}_{os.getpid()}")
+        self.databases[database] = url
+        sessions = {c.invoice_id: c.session_id
+                    for c in [*scenario.verify_open, *scenario.verify_paid]}
+        sessions |= {e["data"]["object"]["metadata"]["invoiceId"]: e["data"]["object"]["id"]
+                     for e in scenario.webhook_events}
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text('INSERT INTO "Company" (id, name) VALUES (:id, :id)'),
+                         [{"id": company} for company, _, _, _ in scenario.companies])
+            conn.execute(text('INSERT INTO "Contact" (id, "firebaseUid", email, "contactCompanyId") '
+                              "VALUES (:id, :uid, :email, :company)"),
+                         [{"id": p.contact_id, "uid": p.uid, "email": f"{p.contact_id}@bench.test",
+                           "company": p.company_id} for _, _, p, _ in scenario.companies])
+            conn.execute(text('INSERT INTO "StripeCustomer" ("contactId", "stripeCustomerId") VALUES (:c, :s)'),
+                         [{"c": contact, "s": customer} for contact, customer in scenario.customers.items()])
+            conn.execute(text('INSERT INTO "Proposal" (id, "companyId") VALUES (:id, :company)'),
+                         [{"id": proposal, "company": company} for company, proposal, _, _ in scenario.companies])
+            rows = []
+            for _, proposal, _, invoices in scenario.companies:
+                for i, invoice_id in enumerate(invoices):
+                    rows.append({
+                        "id": invoice_id, "proposal": proposal, "number": invoice_id.upper(),
+                        "amount": INVOICE_AMOUNT, "description": f"Phase {i + 1}",
+                        # a tenth without a due date: the listing orders them last
+                        "due": None if i % 10 == 9 else f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T00:00:00Z",
+                        "session": sessions.get(invoice_id), "week": i, "trigger": "milestone",
+                    })
+            conn.execute(text(
+                'INSERT INTO "Invoice" (id, "proposalId", "invoiceNumber", amount, currency, description, "dueDate", '
+                '"stripeCheckoutSessionId", week, trigger) VALUES (:id, :proposal, :number, CAST(:amount AS numeric), '
+                "'USD', :description, CAST(:due AS timestamptz), :session, :week, :trigger)"), rows)
+        engine.dispose()
+
+
+def client_event(stack: LocalStack, function: str, payer: Payer, **path: str) -> dict[str, Any]:
+    from tests.support.events import client_request
+
+    return client_request(function, stack.token(payer.uid), **path)
+
+
+def webhook_body(event: dict[str, Any]) -> str:
+    return event_payload(event).decode()
+
+
+def webhook_event(body: str, signature: str | None) -> dict[str, Any]:
+    from tests.support.events import webhook_request
+
+    return webhook_request(body.encode(), signature)
+
+
+@contextmanager
+def running_stack() -> Iterator[LocalStack]:
+    stack = LocalStack().start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,226 @@
+"""`make dev`: the whole stack on this machine — database migrated and seeded, the Stripe double server, the local
+HTTP API — with where everything listens and a curl for each route. Ctrl-C stops it all.
+
+    python -m local.dev [--api-port 3001] [--stripe-port 12111]
+
+With no DATABASE_URL the database is a SQLite file in .local/; with DATABASE_URL (e.g. PostgreSQL) that one.
+Other settings default to local test values (local/stack.py) and can be overridden from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+
+from billing.db import create_database_engine
+from local import seed
+from local.stack import (
+    DEFAULT_API_PORT,
+    DEFAULT_STRIPE_PORT,
+    STATE_DIR,
+    Stack,
+    StackNotRunning,
+    function_environment,
+    load_stack,
+)
+from local.template import ROOT, Route, function_url_routes, http_routes
+
+STARTUP_TIMEOUT_SECONDS = 60
+# Path parameters in the printed curls.
+EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
+
+
+def migrate(database_url: str) -> None:
+    """`alembic upgrade head` on the database (creates a SQLite file and its directory if needed)."""
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The children import the layer the way Lambda does (/opt/python): from its directory on the path."""
+    python_path = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
+    return {**os.environ, **extra, "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_free(port: int, what: str, option: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} for the {what} is in use: stop what holds it, or pass {option}") from None
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[Any], name: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the {name} exited with status {process.returncode} while starting (see above)")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the {name} did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS} s")
+
+
+def curl_examples(api_url: str, stripe_url: str, routes: list[Route], webhook_paths: set[str]) -> list[str]:
+    lines = ["TOKEN=$(make -s token CONTACT=alice)     # an emulator ID token for ct_demo_alice"]
+    for route in routes:
+        path = re.sub(r"\{(\w+)\+?\}", lambda m: EXAMPLE_PATH_VALUES.get(m[1], f"<{m[1]}>"), route.path)
+        url = f"{api_url}{path}"
+        method = "" if route.method == "GET" else f"-X {route.method} "
+        if route.path in webhook_paths:
+            body = ('{"id":"evt_local_ping","object":"event","type":"customer.created",'
+                    '"data":{"object":{"id":"cus_local"}}}')
+            lines.append(f"body={shlex.quote(body)}")
+            lines.append(f'curl -s {method}"{url}" -H "Stripe-Signature: $(printf %s "$body" | make -s sign)" '
+                         '-d "$body"')
+            continue
+        auth = ' -H "Authorization: Bearer $TOKEN"' if route.authorized else ""
+        lines.append(f'curl -s {method}"{url}"{auth}')
+        if route.path.endswith("/checkout"):
+            lines.append("SESSION_ID=cs_test_...   # the sessionId it answered; pay it like a customer would:")
+            lines.append(f'curl -s -X POST "{stripe_url}/local/checkout/sessions/$SESSION_ID/pay" '
+                         """-H 'content-type: application/json' -d '{"card": "4242 4242 4242 4242"}'""")
+            lines.append(f'#  ... or in a browser: {stripe_url}/checkout/$SESSION_ID')
+    return lines
+
+
+def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: set[str]) -> str:
+    shown_database = database_url.split("@")[-1] if "@" in database_url else database_url
+    lines = [
+        "",
+        "Local stack is up — Ctrl-C stops it.",
+        f"  API        {stack.api_url}   (template.yaml's routes -> the functions' handlers, HTTP API v2 events)",
+    ]
+    lines += [f"               {route.route_key:<58} {route.function}" for route in routes]
+    lines += [
+        f"  Stripe     {stack.stripe_url}  (API double; payment page {stack.stripe_url}/checkout/<sessionId>)",
+        f"  Webhooks   -> {stack.webhook_url} (signed, retried; switches: curl {stack.stripe_url}/local/webhooks)",
+        f"  Database   {shown_database} (migrated to head, demo data seeded)",
+        f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
+        "`make token CONTACT=bob` prints an ID token",
+        "",
+        "Try it (another terminal, at the repository root):",
+        *[f"  {line}" for line in curl_examples(stack.api_url, stack.stripe_url, routes, webhook_paths)],
+        "",
+        "The whole flow, checked: make demo",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def stop(processes: list[subprocess.Popen[Any]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the local stack: database, Stripe double, HTTP API.")
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT") or DEFAULT_API_PORT),
+                        help="0 picks a free port")
+    parser.add_argument("--stripe-port", type=int,
+                        default=int(os.environ.get("LOCAL_STRIPE_PORT") or DEFAULT_STRIPE_PORT),
+                        help="0 picks a free port")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="SQLite file and stack.json (.local)")
+    parser.add_argument("--bank-debit-settle-seconds", type=float, default=5.0)
+    parser.add_argument("--webhook-retry-base-seconds", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    state_dir: Path = args.state_dir.resolve()
+
+    try:
+        running = load_stack(state_dir)
+        raise SystemExit(f"a local stack is already running (API {running.api_url}); stop it first")
+    except StackNotRunning:
+        pass
+    api_port = args.api_port or free_port()
+    stripe_port = args.stripe_port or free_port()
+    require_free(api_port, "API", "--api-port (or LOCAL_API_PORT)")
+    require_free(stripe_port, "Stripe double", "--stripe-port (or LOCAL_STRIPE_PORT)")
+    api_url, stripe_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{stripe_port}"
+    routes = http_routes()
+    webhook_paths = {route.path for route in function_url_routes()}
+    webhook_url = f"{api_url}{sorted(webhook_paths)[0]}"
+    environment = function_environment(os.environ, state_dir, stripe_url)
+
+    print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
+    migrate(environment["DATABASE_URL"])
+    engine = create_database_engine(environment["DATABASE_URL"])
+    try:
+        seed.seed(engine)
+    finally:
+        engine.dispose()
+
+    processes: list[subprocess.Popen[Any]] = []
+    stack_file = state_dir / "stack.json"
+
+    def shut_down(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, shut_down)
+    try:
+        stripe = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
+            [sys.executable, "-m", "local.stripe_server", "--port", str(stripe_port), "--webhook-url", webhook_url,
+             "--bank-debit-settle-seconds", str(args.bank_debit_settle_seconds),
+             "--retry-base-seconds", str(args.webhook_retry_base_seconds)],
+            cwd=ROOT, env=child_environment({"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]}),
+        )
+        processes.append(stripe)
+        api = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
+            [sys.executable, "-m", "local.api_server", "--port", str(api_port)],
+            cwd=ROOT, env=child_environment(environment),
+        )
+        processes.append(api)
+        wait_until_listening(stripe_port, stripe, "Stripe double server")
+        wait_until_listening(api_port, api, "API server")
+        stack = Stack(api_url, stripe_url, webhook_url, environment, {"dev": os.getpid(), "api": api.pid,
+                                                                        "stripe": stripe.pid})
+        stack.save(state_dir)
+        print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths), flush=True)
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.2)
+        failed = next(p for p in processes if p.poll() is not None)
+        name = "API server" if failed is api else "Stripe double server"
+        print(f"dev  the {name} exited with status {failed.returncode}; stopping the stack", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ndev  stopping the stack", flush=True)
+        return 0
+    except RuntimeError as error:
+        print(f"dev  {error}", file=sys.stderr)
+        return 1
+    finally:
+        stop(processes)
+        stack_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""`make doctor`: check a configuration before anyone pays, and say what to fix — one line per problem; exit
+status 1 when something is wrong.
+
+    python -m local.doctor                          # the environment, as a local run would read it
+    python -m local.doctor --env-file prod.env --target aws --no-database
+    python -m local.doctor --env-file .local/env.json   # sam local's env-vars file works too
+    python -m local.doctor --stack                  # the running local stack's settings (`make dev`)
+
+Checks: every setting each function needs (read the way the functions read them, Secrets Manager included);
+the Stripe secret key and webhook secret well-formed and of one mode (test or live); PORTAL_URL an absolute
+https origin (http only for localhost); the database reachable and migrated to head; the Firebase project set;
+emulator mode and other local-only settings absent outside local runs. Secret values are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from billing.errors import ConfigurationError
+from billing.settings import Need, Settings, is_local_run, load_settings
+from local.stack import StackNotRunning, load_stack
+from local.template import ROOT
+
+_SECRET_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}")
+_WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9_]{8,}")
+_PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9_]{8,}")
+_FIREBASE_PROJECT = re.compile(r"[a-z0-9-]{4,30}")  # template.yaml's AllowedPattern for FirebaseProjectId
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    text: str  # for a problem: what is wrong, then what to do
+
+    def line(self) -> str:
+        return f"  {'ok     ' if self.ok else 'PROBLEM'}  {self.text}"
+
+
+def problem(text: str) -> Finding:
+    return Finding(False, text)
+
+
+def fine(text: str) -> Finding:
+    return Finding(True, text)
+
+
+def check(environ: Mapping[str, str], *, target: str, check_database: bool = True) -> list[Finding]:
+    findings = _settings_present(environ)
+    settings = _resolved(environ)
+    findings += _stripe(environ, settings, target)
+    findings += _portal(settings, target)
+    findings += _firebase(environ, settings, target)
+    if target == "aws" and environ.get("DATABASE_URL", "").startswith("sqlite"):
+        findings.append(problem("DATABASE_URL is a SQLite file, which exists only on this machine: on AWS use "
+                                "DATABASE_SECRET_ARN (the RDS secret) and leave DATABASE_URL empty"))
+    if check_database and settings.database_url:
+        findings += _database(settings.database_url)
+    return findings
+
+
+def _settings_present(environ: Mapping[str, str]) -> list[Finding]:
+    """What the functions themselves would refuse at a cold start, need by need."""
+    findings = []
+    for need in Need:
+        try:
+            load_settings(frozenset({need}), environ)
+        except ConfigurationError as error:
+            findings.append(problem(f"{need.value}: {error} — set or correct them (README, Configuration)"))
+        else:
+            findings.append(fine(f"{need.value}: settings present"))
+    return findings
+
+
+def _resolved(environ: Mapping[str, str]) -> Settings:
+    """Every setting that can be read, each need on its own (a missing one is reported above)."""
+    values: dict[str, object] = {}
+    for need in Need:
+        try:
+            loaded = load_settings(frozenset({need}), environ)
+        except ConfigurationError:
+            continue
+        values |= {name: value for name, value in vars(loaded).items() if value is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _mode(value: str | None, pattern: re.Pattern[str], group: int) -> str | None:
+    found = pattern.fullmatch(value or "")
+    return found.group(group) if found else None
+
+
+def _stripe(environ: Mapping[str, str], settings: Settings, target: str) -> list[Finding]:
+    findings = []
+    key, webhook_secret = settings.stripe_secret_key, settings.stripe_webhook_secret
+    modes: dict[str, str] = {}
+    if key:
+        if key.startswith("pk_"):
+            findings.append(problem("STRIPE_SECRET_KEY holds a publishable key (pk_...): use the secret key "
+                                    "(sk_...) from Dashboard > Developers > API keys"))
+        elif key.startswith("whsec_"):
+            findings.append(problem("STRIPE_SECRET_KEY holds a webhook signing secret (whsec_...): the two "
+                                    "settings look swapped"))
+        elif not _SECRET_KEY.fullmatch(key):
+            findings.append(problem("STRIPE_SECRET_KEY is not a Stripe secret key (sk_test_... or sk_live_...): "
+                                    "copy it again from the Dashboard"))
+        else:
+            modes["STRIPE_SECRET_KEY"] = _mode(key, _SECRET_KEY, 2) or ""
+            findings.append(fine(f"STRIPE_SECRET_KEY well-formed ({modes['STRIPE_SECRET_KEY']} mode)"))
+    if webhook_secret:
+        if not _WEBHOOK_SECRET.fullmatch(webhook_secret):
+            findings.append(problem("STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_...): copy the "
+                                    "endpoint's signing secret from Dashboard > Developers > Webhooks"))
+        else:
+            findings.append(fine("STRIPE_WEBHOOK_SECRET well-formed"))
+            # Dashboard secrets do not say their mode; ours for local runs and tests do (whsec_test_...).
+            marked = re.match(r"whsec_(test|live)_", webhook_secret)
+            if marked:
+                modes["STRIPE_WEBHOOK_SECRET"] = marked.group(1)
+    publishable = environ.get("STRIPE_PUBLISHABLE_KEY") or environ.get("NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY")
+    if publishable:
+        mode = _mode(publishable, _PUBLISHABLE_KEY, 1)
+        if mode is None:
+            findings.append(problem("the portal's publishable key is not pk_test_... or pk_live_..."))
+        else:
+            modes["the portal's publishable key"] = mode
+    if len(set(modes.values())) > 1:
+        described = ", ".join(f"{name} is {mode}" for name, mode in modes.items())
+        findings.append(problem(f"Stripe keys of different modes ({described}): take all of them from the same "
+                                "mode (the Dashboard's test/live switch)"))
+    elif len(modes) > 1:
+        findings.append(fine(f"Stripe keys all in {next(iter(modes.values()))} mode"))
+    takes_real_money = modes.get("STRIPE_SECRET_KEY") == "live"
+    if settings.stripe_api_base and (target == "aws" or takes_real_money):
+        findings.append(problem(f"STRIPE_API_BASE sends Stripe calls to {settings.stripe_api_base} instead of "
+                                "api.stripe.com: it is for local doubles only; unset it"))
+    # (For AWS the emulator variable is a problem of its own, reported with Firebase.)
+    if takes_real_money and environ.get("FIREBASE_AUTH_EMULATOR_HOST") and target == "local":
+        findings.append(problem("live Stripe keys together with FIREBASE_AUTH_EMULATOR_HOST (unsigned tokens "
+                                "accepted): never take real money in emulator mode; unset one of them"))
+    return findings
+
+
+def _portal(settings: Settings, target: str) -> list[Finding]:
+    url = settings.portal_url
+    if not url:
+        return []
+    parts = urlsplit(url)
+    local_host = (parts.hostname or "") in _LOCAL_HOSTS
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [problem(f"PORTAL_URL {url!r} is not an absolute URL: e.g. https://portal.example.com")]
+    if parts.scheme == "http" and not (local_host and target == "local"):
+        return [problem(f"PORTAL_URL {url!r} is http: payers return to it from Stripe, so it must be https "
+                        "(http only for localhost in local runs)")]
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return [problem(f"PORTAL_URL {url!r} has a path, query or fragment: give the portal's origin only "
+                        "(the return URL appends /dashboard?session_id=...)")]
+    return [fine(f"PORTAL_URL {url} is an absolute {parts.scheme} origin")]
+
+
+def _firebase(environ: Mapping[str, str], settings: Settings, target: str) -> list[Finding]:
+    findings = []
+    project = settings.firebase_project_id
+    if project:
+        if not _FIREBASE_PROJECT.fullmatch(project):
+            findings.append(problem(f"FIREBASE_PROJECT_ID {project!r} is not a project id (4-30 of a-z, 0-9, -): "
+                                    "use the id from the Firebase console, not the display name"))
+        elif project.startswith("demo-") and target == "aws":
+            findings.append(problem(f"FIREBASE_PROJECT_ID {project!r} is an emulator-only demo project: use the "
+                                    "project the portal signs in with"))
+        else:
+            findings.append(fine(f"FIREBASE_PROJECT_ID {project}"))
+    emulator = environ.get("FIREBASE_AUTH_EMULATOR_HOST")
+    if emulator and (target == "aws" or not is_local_run(environ)):
+        findings.append(problem("FIREBASE_AUTH_EMULATOR_HOST is set: ID token signatures would go unchecked; "
+                                "it is for local runs only — remove it from this configuration"))
+    elif emulator:
+        findings.append(fine(f"emulator mode ({emulator}): acceptable in a local run only"))
+    return findings
+
+
+def _database(url: str) -> list[Finding]:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from billing.db import create_database_engine
+
+    heads = set(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_heads())
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        # Connecting would create an empty file: say what is wrong instead.
+        return [problem(f"database file {url.removeprefix('sqlite:///')} does not exist: `make dev` creates and "
+                        "migrates it")]
+    try:
+        engine = create_database_engine(url, pool_pre_ping=False)
+    except (SQLAlchemyError, ConfigurationError, ValueError, ImportError) as error:
+        return [problem(f"DATABASE_URL cannot be used: {type(error).__name__}: {_first_line(error)}")]
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as error:
+        reason = _first_line(getattr(error, "orig", None) or error)
+        return [problem(f"database {where} is not reachable ({reason}): check the URL, the server and the network")]
+    finally:
+        engine.dispose()
+    if current == heads:
+        return [fine(f"database {where} reachable, migrated to head ({', '.join(sorted(heads))})")]
+    if not current:
+        return [problem(f"database {where} has no migrations applied: run `alembic upgrade head`")]
+    if current - heads and not heads - current:
+        return [problem(f"database {where} is at {', '.join(sorted(current))}, which this code does not know: "
+                        "deploy the code that matches the database")]
+    return [problem(f"database {where} is at revision {', '.join(sorted(current))}, head is "
+                    f"{', '.join(sorted(heads))}: run `alembic upgrade head`")]
+
+
+def _first_line(error: object) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (a .env file), or sam local's env-vars JSON (Parameters and every function's block)."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        document = json.loads(text)
+        merged: dict[str, str] = {}
+        for block in document.values():
+            merged |= {k: str(v) for k, v in (block or {}).items()}
+        return merged
+    values = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check a billing configuration before anyone pays.")
+    parser.add_argument("--env-file", type=Path, help="check this file's settings instead of the environment")
+    parser.add_argument("--stack", action="store_true", help="check the running local stack's settings (make dev)")
+    parser.add_argument("--target", choices=("local", "aws"), help="where it will run (default: where this runs)")
+    parser.add_argument("--no-database", action="store_true", help="skip connecting to the database")
+    args = parser.parse_args(argv)
+    environ: Mapping[str, str] = os.environ
+    source = "the environment"
+    if args.env_file:
+        environ, source = read_env_file(args.env_file), str(args.env_file)
+    elif args.stack:
+        try:
+            environ, source = load_stack().environment, "the running local stack"
+        except StackNotRunning as error:
+            print(f"doctor: {error}", file=sys.stderr)
+            return 2
+    target = args.target or ("local" if is_local_run(environ) else "aws")
+    print(f"doctor: checking {source} (target: {target})")
+    findings = check(environ, target=target, check_database=not args.no_database)
+    for finding in findings:
+        print(finding.line())
+    problems = [f for f in findings if not f.ok]
+    print(f"doctor: {len(problems)} problem{'s' if len(problems) != 1 else ''}" if problems else "doctor: all good")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The local stack's configuration: its defaults, and the file `make dev` leaves for the other commands.
+
+Every default is a test-mode value that only works against the local doubles; any of them can be overridden
+with an environment variable of the same name. `make dev` writes `.local/stack.json` (git-ignored, readable
+by you only) so that `make demo`, `make token`, `make invoke` find the running stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from local.template import ROOT, literal_environment
+
+STATE_DIR = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
+
+# The settings the functions read (README "Configuration"), with local values.
+FUNCTION_DEFAULTS: dict[str, str] = {
+    "FIREBASE_PROJECT_ID": "demo-billing",  # a "demo-" project: the Firebase emulators' offline convention
+    "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",  # ID tokens are emulator tokens (unsigned)
+    "STRIPE_SECRET_KEY": "sk_test_local_stack",
+    "STRIPE_WEBHOOK_SECRET": "whsec_test_local_events_only",  # the secret events/stripe_webhook.json is signed with
+    "PORTAL_URL": "http://localhost:3000",
+    "POWERTOOLS_SERVICE_NAME": "billing",
+    "LOG_LEVEL": "INFO",
+}
+DEFAULT_API_PORT = 3001
+DEFAULT_STRIPE_PORT = 12111
+
+
+def sqlite_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'billing.sqlite3'}"
+
+
+def function_environment(environ: Mapping[str, str], state_dir: Path, stripe_url: str) -> dict[str, str]:
+    """The functions' settings: the caller's environment where it sets them, else the local defaults and the
+    literal values of template.yaml.
+
+    The database is a SQLite file in `state_dir` unless DATABASE_URL is set; Stripe is always the local double."""
+    defaults = literal_environment() | FUNCTION_DEFAULTS
+    settings = {name: environ.get(name) or default for name, default in defaults.items()}
+    settings["DATABASE_URL"] = environ.get("DATABASE_URL") or sqlite_url(state_dir)
+    settings["STRIPE_API_BASE"] = stripe_url
+    return settings
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    stripe_url: str
+    webhook_url: str
+    environment: dict[str, str]  # the functions' settings (local test values)
+    pids: dict[str, int]
+
+    def save(self, state_dir: Path) -> Path:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / "stack.json"
+        # Created private: it holds the local stack's keys (test-mode values, but keys all the same).
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(asdict(self), file, indent=2)
+        return path
+
+
+class StackNotRunning(RuntimeError):
+    pass
+
+
+def load_stack(state_dir: Path = STATE_DIR) -> Stack:
+    path = state_dir / "stack.json"
+    try:
+        stack = Stack(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise StackNotRunning(f"the local stack is not running ({path} is missing): start it with `make dev`") from None
+    if not all(_alive(pid) for pid in stack.pids.values()):
+        raise StackNotRunning(f"the local stack described by {path} has stopped: start it with `make dev`")
+    return stack
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

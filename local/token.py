@@ -1,0 +1,81 @@
+"""Print a Firebase Auth emulator ID token for a seeded contact (local runs only).
+
+The token is what the Auth emulator issues: unsigned (`alg: none`), with the claims of a real ID token for
+the local project. The functions accept it only in emulator mode (FIREBASE_AUTH_EMULATOR_HOST, which `make dev`
+sets and the layer refuses on AWS); anywhere else it is rejected like any forged token.
+
+    python -m local.token            # alice
+    python -m local.token bob        # a name, contact id, Firebase uid or email of a seeded contact
+    python -m local.token --uid some-firebase-uid
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from local.seed import find_contact
+from local.stack import FUNCTION_DEFAULTS, StackNotRunning, load_stack
+
+TOKEN_LIFETIME_SECONDS = 3600
+
+
+def emulator_id_token(project_id: str, uid: str, email: str | None = None, now: int | None = None) -> str:
+    """An ID token as the Firebase Auth emulator signs it: not at all."""
+    issued = int(time.time()) if now is None else now
+    claims: dict[str, Any] = {
+        "iss": f"https://securetoken.google.com/{project_id}",
+        "aud": project_id,
+        "auth_time": issued,
+        "user_id": uid,
+        "sub": uid,
+        "iat": issued,
+        "exp": issued + TOKEN_LIFETIME_SECONDS,
+        "firebase": {"identities": {"email": [email]} if email else {}, "sign_in_provider": "password"},
+    }
+    if email:
+        claims |= {"email": email, "email_verified": True}
+    header = {"alg": "none", "typ": "JWT"}
+    return f"{_base64url(header)}.{_base64url(claims)}."
+
+
+def project_id() -> str:
+    """FIREBASE_PROJECT_ID, else the running stack's, else the local default."""
+    if os.environ.get("FIREBASE_PROJECT_ID"):
+        return os.environ["FIREBASE_PROJECT_ID"]
+    try:
+        return load_stack().environment["FIREBASE_PROJECT_ID"]
+    except StackNotRunning:
+        return FUNCTION_DEFAULTS["FIREBASE_PROJECT_ID"]
+
+
+def _base64url(value: dict[str, Any]) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print an emulator ID token for a seeded contact.")
+    parser.add_argument("contact", nargs="?", default="alice", help="name, id, uid or email (default: alice)")
+    parser.add_argument("--uid", help="any Firebase uid instead of a seeded contact")
+    args = parser.parse_args(argv)
+    if args.uid:
+        uid, email = args.uid, None
+    else:
+        try:
+            person = find_contact(args.contact)
+        except KeyError as error:
+            print(error.args[0], file=sys.stderr)
+            return 2
+        uid, email = person.firebase_uid, person.email
+    print(emulator_id_token(project_id(), uid, email))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""`make doctor`: one line per problem, each saying what to fix; exit status 1 when something is wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from local import doctor
+from local.stack import sqlite_url
+from tests.support.database import migrate
+
+GOOD_LOCAL = {
+    "FIREBASE_PROJECT_ID": "demo-billing",
+    "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+    "STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop",
+    "STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwxyz",
+    "PORTAL_URL": "http://localhost:3000",
+    "RECONCILE_AFTER_MINUTES": "30",
+    "RECONCILE_BATCH_SIZE": "100",
+}
+GOOD_AWS = {**GOOD_LOCAL, "FIREBASE_PROJECT_ID": "client-portal-prod", "PORTAL_URL": "https://portal.example.com",
+            "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}
+del GOOD_AWS["FIREBASE_AUTH_EMULATOR_HOST"]
+
+
+def problems(environ: dict[str, str], target: str = "local", **kwargs) -> list[str]:
+    return [f.text for f in doctor.check(environ, target=target, **kwargs) if not f.ok]
+
+
+def test_a_good_local_configuration_has_no_problem(database_url) -> None:
+    assert problems({**GOOD_LOCAL, "DATABASE_URL": database_url}) == []
+
+
+def test_a_good_aws_configuration_has_no_problem(database_url) -> None:
+    assert problems({**GOOD_AWS, "DATABASE_URL": database_url}, "aws") == []
+
+
+def test_every_missing_setting_is_named() -> None:
+    found = problems({}, check_database=False)
+    text = "\n".join(found)
+    for name in ("DATABASE_URL", "FIREBASE_PROJECT_ID", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "PORTAL_URL"):
+        assert name in text
+    assert all("set or correct them" in line for line in found)
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"STRIPE_SECRET_KEY": "pk_test_51Habcdefghijk"}, "publishable key"),
+    ({"STRIPE_SECRET_KEY": "whsec_abcdefghijklmnop"}, "look swapped"),
+    ({"STRIPE_SECRET_KEY": "sk_test_"}, "not a Stripe secret key"),
+    ({"STRIPE_WEBHOOK_SECRET": "abcdefghijklmnop"}, "not a webhook signing secret"),
+    ({"STRIPE_WEBHOOK_SECRET": "whsec_live_abcdefghijk"}, "different modes (STRIPE_SECRET_KEY is test, "
+                                                          "STRIPE_WEBHOOK_SECRET is live)"),
+    ({"STRIPE_PUBLISHABLE_KEY": "pk_live_51Habcdefghijk"}, "different modes"),
+    ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL (must be an absolute http(s) URL)"),
+    ({"PORTAL_URL": "http://portal.example.com"}, "must be https"),
+    ({"PORTAL_URL": "https://portal.example.com/app?x=1"}, "origin only"),
+    ({"FIREBASE_PROJECT_ID": "Client Portal"}, "not a project id"),
+    ({"STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}, "never take real money in emulator mode"),
+])
+def test_each_problem_is_one_line_saying_what_to_fix(changes, expected) -> None:
+    found = problems({**GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused", **changes}, check_database=False)
+
+    assert len(found) == 1, found
+    assert expected in found[0]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}, "for local runs only"),
+    ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "local doubles only"),
+    ({"PORTAL_URL": "http://localhost:3000"}, "must be https"),
+    ({"DATABASE_URL": "sqlite:////tmp/billing.sqlite3"}, "exists only on this machine"),
+    ({"FIREBASE_PROJECT_ID": "demo-billing"}, "emulator-only demo project"),
+])
+def test_local_only_settings_are_problems_for_aws(changes, expected) -> None:
+    found = problems({**GOOD_AWS, "DATABASE_URL": "postgresql+pg8000://u@db:5432/x", **changes}, "aws",
+                     check_database=False)
+
+    assert len(found) == 1, found
+    assert expected in found[0]
+
+
+def test_the_emulator_on_lambda_is_a_problem_even_for_a_local_target() -> None:
+    environ = {**GOOD_LOCAL, "AWS_LAMBDA_FUNCTION_NAME": "ListInvoicesFunction"}
+    found = problems({**environ, "DATABASE_URL": "sqlite:///unused"}, check_database=False)
+    assert any("for local runs only" in p for p in found), found
+
+
+def test_a_database_behind_head_is_told_to_migrate(tmp_path) -> None:
+    url = sqlite_url(tmp_path)
+    migrate(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
+
+    (found,) = problems({**GOOD_LOCAL, "DATABASE_URL": url})
+
+    assert "at revision 0001" in found and "alembic upgrade head" in found
+
+
+def test_an_unreachable_database_is_a_problem_and_its_password_is_not_shown() -> None:
+    url = "postgresql+pg8000://billing:hunter2-password@127.0.0.1:1/billing"
+
+    (found,) = problems({**GOOD_LOCAL, "DATABASE_URL": url})
+
+    assert "not reachable" in found
+    assert "hunter2-password" not in found
+
+
+def test_a_missing_sqlite_file_is_not_created(tmp_path) -> None:
+    url = sqlite_url(tmp_path)
+
+    (found,) = problems({**GOOD_LOCAL, "DATABASE_URL": url})
+
+    assert "does not exist" in found and "make dev" in found
+    assert not (tmp_path / "billing.sqlite3").exists()
+
+
+def test_the_command_exits_1_on_problems_and_never_prints_a_secret(tmp_path, capsys) -> None:
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("# production\nexport STRIPE_SECRET_KEY='sk_live_51Hsupersecretvalue'\n"
+                        "STRIPE_WEBHOOK_SECRET=whsec_test_supersecretvalue\nPORTAL_URL=https://portal.example.com\n")
+
+    assert doctor.main(["--env-file", str(env_file), "--target", "aws", "--no-database"]) == 1
+
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "different modes" in out
+    assert "supersecretvalue" not in out
+
+
+def test_the_command_exits_0_when_all_is_good(tmp_path, database_url, capsys) -> None:
+    env_file = tmp_path / "env.json"  # sam local's env-vars format
+    env_file.write_text(json.dumps({"Parameters": {**GOOD_LOCAL, "DATABASE_URL": database_url}}))
+
+    assert doctor.main(["--env-file", str(env_file)]) == 0
+    assert "doctor: all good" in capsys.readouterr().out

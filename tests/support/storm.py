@@ -1,0 +1,343 @@
+"""The webhook storm, shared by tests/test_storm.py (CI size) and scripts/storm.py (any size, prints figures).
+
+Setup (sequential, through the real routes): invoices spread over companies with several contacts each; every
+invoice goes through one to five checkout attempts (earlier ones expire at Stripe or are replaced by another
+payer's checkout) and a final outcome at Stripe: paid by card, bank debit settled / failed / still in flight,
+expired, or left open.
+
+Phase 1, from several processes at once: every checkout event (plus duplicates, in random order, a few lost),
+verify calls from the portal (current and stale session ids) and reconciliation runs racing the webhooks.
+Then one reconciliation run picks up what the lost events would have said.
+Phase 2, again concurrent: refunds (one per refunded charge) and disputes (created, closed) with duplicates.
+
+Afterwards every invoice must be in exactly the state Stripe's objects imply (tests/support/stripe_truth.py),
+each paid invoice must have gone to paid exactly once (a trigger logs every status change), by the payer its
+session names, with its own PaymentIntent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from tests.doubles.stripe_double import StripeDouble, event_payload, sign_payload
+from tests.support.api import Api
+from tests.support.events import client_request, decode, webhook_request
+from tests.support.functions import Functions, load_all
+from tests.support.stripe_truth import StripeTruth
+from tests.support.world import Contact, World
+
+OUTCOMES = {  # final outcome of an invoice's last checkout -> weight
+    "card": 40, "bank_debit_succeeded": 15, "bank_debit_failed": 10, "bank_debit_in_flight": 5,
+    "expired": 10, "open": 10, "two_payers_card": 10,
+}
+LOSABLE = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+           "checkout.session.async_payment_failed", "checkout.session.expired")
+
+
+@dataclass
+class StormReport:
+    invoices: int = 0
+    processes: int = 0
+    unique_events: int = 0
+    deliveries: int = 0
+    duplicate_deliveries: int = 0
+    lost_events: int = 0
+    verify_calls: int = 0
+    reconcile_runs: int = 0
+    setup_seconds: float = 0.0
+    storm_seconds: float = 0.0
+    webhook_outcomes: Counter[str] = field(default_factory=Counter)
+    final_statuses: Counter[str] = field(default_factory=Counter)
+    # What must be zero
+    lost_payments: int = 0  # Stripe holds the money, the invoice does not say paid/refunded
+    doubled_payments: int = 0  # two payments for one invoice, or an invoice that went to paid twice
+    misattributed_payments: int = 0  # paid by another contact than the session's, or another payment's intent
+    wrong_states: list[str] = field(default_factory=list)  # any invoice whose status differs from Stripe's word
+    errors: list[str] = field(default_factory=list)  # any answer that was not the expected one
+
+    @property
+    def events_per_second(self) -> float:
+        return self.deliveries / self.storm_seconds if self.storm_seconds else 0.0
+
+    def held(self) -> bool:
+        return not (self.lost_payments or self.doubled_payments or self.misattributed_payments or self.wrong_states
+                    or self.errors)
+
+    def lines(self) -> list[str]:
+        duplicate_share = self.duplicate_deliveries / self.deliveries if self.deliveries else 0.0
+        return [
+            f"invoices                 {self.invoices}",
+            f"processes                {self.processes}",
+            f"webhook deliveries       {self.deliveries} ({self.unique_events} events, "
+            f"{self.duplicate_deliveries} duplicates = {duplicate_share:.0%}, {self.lost_events} events lost)",
+            f"verify calls             {self.verify_calls}",
+            f"reconciliation runs      {self.reconcile_runs} concurrent + 1 after",
+            f"setup                    {self.setup_seconds:.1f} s (sequential checkouts through the route)",
+            f"storm                    {self.storm_seconds:.1f} s, {self.events_per_second:.0f} deliveries/s",
+            f"webhook outcomes         {dict(sorted(self.webhook_outcomes.items()))}",
+            f"final statuses           {dict(sorted(self.final_statuses.items()))}",
+            f"lost payments            {self.lost_payments}",
+            f"doubled payments         {self.doubled_payments}",
+            f"misattributed payments   {self.misattributed_payments}",
+            f"invoices in a wrong state {len(self.wrong_states)}",
+            f"unexpected answers       {len(self.errors)}",
+        ]
+
+
+# ----- the transition log ----------------------------------------------------------------------------------
+
+_LOG_STATEMENTS = [
+    'CREATE TABLE "_StormTransition" ("invoiceId" text, "from" text, "to" text, "paidAt" timestamptz)',
+    """CREATE FUNCTION _storm_log_transition() RETURNS trigger AS $$ BEGIN
+         IF NEW.status IS DISTINCT FROM OLD.status THEN
+           INSERT INTO "_StormTransition" VALUES (NEW.id, OLD.status, NEW.status, NEW."paidAt");
+         END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
+    'CREATE TRIGGER storm_log_transition AFTER UPDATE ON "Invoice" FOR EACH ROW '
+    "EXECUTE FUNCTION _storm_log_transition()",
+]
+
+
+def install_transition_log(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for statement in _LOG_STATEMENTS:
+            conn.execute(text(statement))
+
+
+def remove_transition_log(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text('DROP TRIGGER IF EXISTS storm_log_transition ON "Invoice"'))
+        conn.execute(text("DROP FUNCTION IF EXISTS _storm_log_transition()"))
+        conn.execute(text('DROP TABLE IF EXISTS "_StormTransition"'))
+
+
+# ----- worker processes (separate Lambda containers) --------------------------------------------------------
+
+_functions: Functions | None = None
+
+
+def _init_worker(environment: dict[str, str], certificates: dict[str, str]) -> None:
+    global _functions
+    os.environ.update(environment)
+    google_certificate_endpoint(certificates)
+    _functions = load_all()
+
+
+def _invoke(job: tuple[str, dict[str, Any]]) -> tuple[str, int, Any]:
+    function_name, event = job
+    assert _functions is not None
+    if function_name == "reconcile":
+        return function_name, 200, _functions.reconcile(event, None)
+    status, body = decode(getattr(_functions, function_name)(event, None))
+    return function_name, status, body
+
+
+def _service_environment() -> dict[str, str]:
+    prefixes = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL")
+    return {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
+
+
+# ----- the storm --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Invoice:
+    id: str
+    contacts: list[Contact]
+    outcome: str
+    sessions: list[str] = field(default_factory=list)
+
+
+class Storm:
+    def __init__(self, *, world: World, api: Api, stripe: StripeDouble, functions: Functions, engine: Engine,
+                 issuer: FirebaseTokenIssuer, seed: int = 4) -> None:
+        self.world, self.api, self.stripe, self.functions = world, api, stripe, functions
+        self.engine, self.issuer = engine, issuer
+        self.rng = random.Random(seed)
+        self.invoices: list[_Invoice] = []
+        self.report = StormReport()
+        self._answers: list[tuple[str, int, Any]] = []
+
+    def run(self, *, invoices: int, processes: int = 4, duplicate_share: float = 0.2, lost_share: float = 0.05,
+            min_deliveries: int = 0) -> StormReport:
+        report = self.report
+        report.invoices, report.processes = invoices, processes
+        started = time.perf_counter()
+        self._set_up(invoices)
+        report.setup_seconds = time.perf_counter() - started
+
+        phase_one = [e for e in self.stripe.events if e["type"] in LOSABLE]
+        lost = self.rng.sample(phase_one, round(len(phase_one) * lost_share))
+        lost_ids = {e["id"] for e in lost}
+        delivered = [e for e in phase_one if e["id"] not in lost_ids]
+        report.lost_events = len(lost)
+
+        with multiprocessing.get_context("spawn").Pool(
+            processes, initializer=_init_worker, initargs=(_service_environment(), self.issuer.certificates())
+        ) as pool:
+            # Warm the workers (imports, connections) while nothing is old enough to reconcile yet.
+            pool.map(_invoke, [("reconcile", {})] * processes, chunksize=1)
+            self._age_invoices()  # reconciliation runs during the storm find candidates and race the webhooks
+            adjustments = self._adjust_at_stripe()
+            all_events = len(delivered) + len(adjustments)
+            duplicates = max(round(all_events * duplicate_share / (1 - duplicate_share)),
+                             min_deliveries - all_events)
+            first_share = round(duplicates * len(delivered) / all_events) if all_events else 0
+            storm_started = time.perf_counter()
+            self._phase(pool, delivered, first_share, verify=True)
+            self._check_answers_so_far()
+            self._age_invoices()
+            self.functions.reconcile({}, None)  # what the lost events would have said
+            self._phase(pool, adjustments, duplicates - first_share, verify=False)
+            report.storm_seconds = time.perf_counter() - storm_started
+        report.unique_events = len(delivered) + len(adjustments)
+        self._check()
+        return report
+
+    # ----- setup ------------------------------------------------------------------------------------------
+
+    def _set_up(self, count: int) -> None:
+        companies = [(company, [self.world.contact(company) for _ in range(self.rng.randint(2, 3))])
+                     for company in (self.world.company(f"Storm {n}") for n in range(max(1, count // 10)))]
+        outcomes, weights = zip(*OUTCOMES.items(), strict=True)
+        for n in range(count):
+            company, contacts = companies[n % len(companies)]
+            amount = self.rng.choice(["500.00", "1250.50", "99.99", "12000.00"])
+            invoice = _Invoice(self.world.invoice(company, amount), contacts,
+                               self.rng.choices(outcomes, weights)[0])
+            self.invoices.append(invoice)
+            self._attempts(invoice)
+
+    def _checkout(self, invoice: _Invoice, payer: Contact) -> str:
+        status, body = self.api.checkout(payer, invoice.id)
+        assert status == 200, (status, body)
+        if not invoice.sessions or invoice.sessions[-1] != body["sessionId"]:
+            invoice.sessions.append(body["sessionId"])
+        return body["sessionId"]
+
+    def _attempts(self, invoice: _Invoice) -> None:
+        """One to five earlier attempts (a payer opens checkout and leaves): each ends at Stripe (expired) or is
+        replaced by another payer's checkout."""
+        payer = self.rng.choice(invoice.contacts)
+        session_id = self._checkout(invoice, payer)
+        for _ in range(self.rng.randint(1, 5)):
+            if self.rng.random() < 0.5:
+                self.stripe.expire(session_id)
+            else:
+                payer = self.rng.choice([c for c in invoice.contacts if c != payer])
+            session_id = self._checkout(invoice, payer)
+        if invoice.outcome == "two_payers_card":  # someone else starts paying; the first payer's session ends
+            payer = self.rng.choice([c for c in invoice.contacts if c != payer])
+            session_id = self._checkout(invoice, payer)
+        if invoice.outcome in ("card", "two_payers_card"):
+            self.stripe.complete_session(session_id, "paid")
+        elif invoice.outcome.startswith("bank_debit"):
+            self.stripe.complete_session(session_id, "unpaid")
+            if invoice.outcome != "bank_debit_in_flight":
+                self.stripe.async_payment(session_id, succeeded=invoice.outcome == "bank_debit_succeeded")
+        elif invoice.outcome == "expired":
+            self.stripe.expire(session_id)
+
+    def _adjust_at_stripe(self) -> list[dict[str, Any]]:
+        """Refunds and disputes of some succeeded payments (one refund per charge: see the model test for
+        several, reordered)."""
+        first = len(self.stripe.events)
+        for intent in list(self.stripe.payment_intents.values()):
+            if intent["status"] != "succeeded":
+                continue
+            roll = self.rng.random()
+            if roll < 0.15:
+                self.stripe.refund(intent["id"])
+            elif roll < 0.30:
+                self.stripe.refund(intent["id"], self.rng.randint(1, intent["amount"] - 1))
+            elif roll < 0.40:
+                (created,) = self.stripe.dispute(intent["id"])
+                self.stripe.close_dispute(created["data"]["object"]["id"], self.rng.choice(["won", "lost"]))
+        return self.stripe.events[first:]
+
+    def _age_invoices(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text('UPDATE "Invoice" SET "updatedAt" = now() - interval \'1 hour\''))
+
+    # ----- the concurrent phases --------------------------------------------------------------------------
+
+    def _phase(self, pool: Any, events: list[dict[str, Any]], duplicates: int, *, verify: bool) -> None:
+        deliveries = list(events) + [self.rng.choice(events) for _ in range(duplicates)] if events else []
+        jobs: list[tuple[str, dict[str, Any]]] = []
+        for event in deliveries:
+            payload = event_payload(event)
+            jobs.append(("stripe_webhook", webhook_request(payload, sign_payload(payload, self.api.webhook_secret))))
+        if verify:
+            jobs += self._verify_jobs()
+            jobs += [("reconcile", {})] * 2
+        self.rng.shuffle(jobs)
+        self.report.deliveries += len(deliveries)
+        self.report.duplicate_deliveries += len(deliveries) - len(events)
+        self._answers += pool.map(_invoke, jobs, chunksize=4)
+
+    def _verify_jobs(self) -> list[tuple[str, dict[str, Any]]]:
+        """The portal after Stripe's redirect (the current session), and a stale tab (an earlier session)."""
+        jobs = []
+        for invoice in self.invoices:
+            caller = self.rng.choice(invoice.contacts)
+            token = self.issuer.token(caller.uid)
+            jobs.append(("verify_session", client_request("verify_session", token, invoiceId=invoice.id,
+                                                          sessionId=invoice.sessions[-1])))
+            if len(invoice.sessions) > 1 and self.rng.random() < 0.3:
+                jobs.append(("verify_session", client_request("verify_session", token, invoiceId=invoice.id,
+                                                              sessionId=invoice.sessions[0])))
+        self.report.verify_calls += len(jobs)
+        return jobs
+
+    def _check_answers_so_far(self) -> None:
+        for function_name, status, body in self._answers:
+            if function_name == "stripe_webhook":
+                if status != 200:
+                    self.report.errors.append(f"webhook answered {status} {body}")
+                self.report.webhook_outcomes[body.get("outcome", "duplicate")] += 1
+            elif function_name == "verify_session" and status not in (200, 404):
+                self.report.errors.append(f"verify answered {status} {body}")
+            elif function_name == "reconcile":
+                self.report.reconcile_runs += 1
+        self._answers = []
+
+    # ----- the verdict ------------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        self._check_answers_so_far()
+        report = self.report
+        if report.webhook_outcomes["duplicate"] != report.duplicate_deliveries:
+            report.errors.append(f"{report.webhook_outcomes['duplicate']} deliveries answered as duplicates, "
+                                 f"{report.duplicate_deliveries} were")
+        with self.engine.begin() as conn:
+            rows = {r["id"]: dict(r) for r in conn.execute(text('SELECT * FROM "Invoice"')).mappings()}
+            transitions = [dict(r) for r in conn.execute(text('SELECT * FROM "_StormTransition"')).mappings()]
+        to_paid = Counter(t["invoiceId"] for t in transitions if t["to"] == "paid")
+        paid_at = {t["invoiceId"]: t["paidAt"] for t in transitions if t["to"] == "paid"}
+        for invoice in self.invoices:
+            row, truth = rows[invoice.id], StripeTruth(self.stripe, invoice.id)
+            expected = truth.status()
+            report.final_statuses[row["status"]] += 1
+            payments = truth.payments()
+            if len(payments) > 1 or to_paid[invoice.id] > 1 or (
+                invoice.id in paid_at and row["paidAt"] != paid_at[invoice.id]
+            ):
+                report.doubled_payments += 1
+            if payments and row["status"] not in ("paid", "refunded"):
+                report.lost_payments += 1
+            if row["status"] in ("paid", "refunded") and payments and (
+                row["paidByContactId"] != payments[0].payer
+                or row["stripePaymentIntentId"] != payments[0].payment_intent
+            ):
+                report.misattributed_payments += 1
+            if row["status"] != expected:
+                report.wrong_states.append(f"{invoice.id} ({invoice.outcome}): {row['status']}, Stripe says "
+                                           f"{expected}")

@@ -1,0 +1,44 @@
+"""The webhook storm (tests/support/storm.py says what it does): 200 invoices, at least 1,000 deliveries, 20%
+duplicates, in random order from four processes, with verify calls and reconciliation runs. The same with the
+figures printed, any size, and a one-process baseline in the same run:
+
+    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline
+
+STORM_INVOICES / STORM_DELIVERIES shrink or grow it here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.storm import Storm, install_transition_log, remove_transition_log
+
+INVOICES = int(os.environ.get("STORM_INVOICES", "200"))
+DELIVERIES = int(os.environ.get("STORM_DELIVERIES", str(5 * INVOICES)))
+
+
+@pytest.fixture
+def transition_log(db_engine):
+    install_transition_log(db_engine)
+    yield
+    remove_transition_log(db_engine)
+
+
+def test_a_storm_of_duplicated_reordered_and_lost_webhooks_with_verify_and_reconciliation(
+    world, api, stripe_double, functions, db_engine, token_issuer, transition_log
+) -> None:
+    storm = Storm(world=world, api=api, stripe=stripe_double, functions=functions, engine=db_engine,
+                  issuer=token_issuer)
+
+    report = storm.run(invoices=INVOICES, processes=4, min_deliveries=DELIVERIES)
+
+    print("\n".join(report.lines()))
+    assert report.deliveries >= DELIVERIES
+    assert 0.18 <= report.duplicate_deliveries / report.deliveries <= 0.22
+    assert report.lost_events > 0 and report.verify_calls >= INVOICES and report.reconcile_runs == 2
+    assert report.errors == []
+    assert report.wrong_states == []
+    assert (report.lost_payments, report.doubled_payments, report.misattributed_payments) == (0, 0, 0)
+    assert report.final_statuses["paid"] + report.final_statuses["refunded"] > 0
