@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed
+.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events
 
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,12 @@ sign: dev-env
 seed: dev-env
 	$(BIN)/python -m local.seed
 
+## The webhook inbox: make stripe-events ARGS=failed | ARGS="reprocess evt_..." (DATABASE_URL names the database)
+stripe-events: dev-env
+	$(BIN)/python scripts/stripe_events.py $(ARGS)
+
 # The local tools import the layer from its directory, as Lambda does from /opt/python.
-dev demo invoke doctor token sign seed: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+dev demo invoke doctor token sign seed stripe-events: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 test: dev-env

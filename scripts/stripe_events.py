@@ -1,7 +1,9 @@
 """Operate the webhook inbox ("StripeEvent") by command.
 
-    DATABASE_URL=... python scripts/stripe_events.py failed            # events whose processing failed
-    DATABASE_URL=... python scripts/stripe_events.py reprocess evt_...  # apply a stored event again
+    make stripe-events ARGS=failed               # events whose processing failed
+    make stripe-events ARGS="reprocess evt_..."  # apply a stored event again
+
+(DATABASE_URL names the database; the layer must be importable: the make target sets PYTHONPATH.)
 
 Reprocessing runs the same code as the webhook, in one transaction, and is a no-op for an event that was
 processed already; it is for events recorded with an error once their cause is fixed (Stripe also retries
@@ -13,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))  # run from a checkout
-
-from billing.db import transaction  # noqa: E402
-from billing.repository import unprocessed_events  # noqa: E402
-from billing.settings import Need, configure  # noqa: E402
-from billing.webhook import reprocess_stored_event  # noqa: E402
+from billing.db import transaction
+from billing.repository import unprocessed_events
+from billing.settings import Need, configure
+from billing.webhook import reprocess_stored_event
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from billing.schema import (
     checkout_session,
@@ -319,8 +318,7 @@ _CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed", "prevented")
 
 
 def _upsert_adjustment(conn: Connection, values: Mapping[str, Any]) -> None:
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    statement = dialect_insert(payment_adjustment).values(**values)
+    statement = _dialect_insert(conn)(payment_adjustment).values(**values)
     excluded, current = statement.excluded, payment_adjustment.c
     conn.execute(statement.on_conflict_do_update(
         index_elements=[current.id],
@@ -348,6 +346,17 @@ def adjustments_for(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
 
 def insert_ignoring_conflict(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    result = conn.execute(_dialect_insert(conn)(table).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    """The INSERT construct with ON CONFLICT for the connection's database. Imported here, not at the top: a
+    function on Lambda only ever talks to PostgreSQL, and each dialect package costs its import time."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert
