@@ -6,14 +6,12 @@ import statistics
 from typing import Any
 
 ROUTES = ("list_invoices", "create_checkout", "verify_session", "stripe_webhook")
-ROUTE_NAMES = {"list_invoices": "GET /api/client/billing (ListInvoices)",
-               "create_checkout": "POST …/{invoiceId}/checkout (CreateCheckout)",
-               "verify_session": "GET …/{invoiceId}/verify/{sessionId} (VerifySession)",
-               "stripe_webhook": "POST /api/webhook/stripe (StripeWebhook)"}
 MAIN_PHASE = {"list_invoices": "list", "create_checkout": "checkout_new", "verify_session": "verify_open",
               "stripe_webhook": "webhook"}
 PHASE_NAMES = {"list": "list 50 invoices", "checkout_new": "checkout, new session",
-               "checkout_reuse": "checkout, open session reused", "verify_open": "verify, session still open",
+               "checkout_reuse": "checkout, open session reused",
+               "checkout_first": "checkout, the contact's first (Stripe customer created)",
+               "verify_open": "verify, session still open",
                "verify_paid": "verify, paid session fulfilled", "webhook": "webhook, checkout.session.completed",
                "webhook_duplicate": "webhook, duplicate delivery", "rejected": "rejected (bad token / signature)"}
 SQL_BUDGET = {"list_invoices": 2, "verify_session": 4, "create_checkout": 4, "stripe_webhook": 3}
@@ -45,6 +43,13 @@ def phase_figures(phase: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def paired_ratio(cold: dict[str, Any], numerator: str, denominator: str, cpu: bool = False) -> float:
+    """Median of run-by-run ratios: runs were interleaved, so each pair shared the machine's mood of the moment;
+    steadier than a ratio of medians when other work comes and goes."""
+    key = "cpu_ms_runs" if cpu else "runs_ms"
+    return float(statistics.median(a / b for a, b in zip(cold[numerator][key], cold[denominator][key], strict=True)))
+
+
 def verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
@@ -64,22 +69,29 @@ def budgets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     for route in ROUTES:
         c = results["cold"][route]
         ours, floor, naive = c["ours"]["total_ms"], c["floor"]["total_ms"], c["naive"]["total_ms"]
-        cpu = {name: c[name]["cpu_ms"] for name in ("ours", "floor", "naive")}
+        to_floor, to_floor_cpu = paired_ratio(c, "ours", "floor"), paired_ratio(c, "ours", "floor", cpu=True)
+        to_naive, to_naive_cpu = paired_ratio(c, "ours", "naive"), paired_ratio(c, "ours", "naive", cpu=True)
+        # Met only if wall time and CPU time both say so: CPU time leaves out ours' waits for the database and
+        # the doubles, so where CPU misses, a quieter machine's wall time would miss too.
         rows.append((f"{route}: cold start ≤ 1.2 x floor",
-                     f"{ms(ours)} ms vs floor {ms(floor)} ms (CPU: {ms(cpu['ours'])} vs {ms(cpu['floor'])} ms, "
-                     f"{cpu['ours'] / cpu['floor']:.2f}x)", f"{ours / floor:.2f}x", ours <= 1.2 * floor))
+                     f"median {ms(ours)} ms vs floor {ms(floor)} ms; CPU time {to_floor_cpu:.2f}x",
+                     f"{to_floor:.2f}x", max(to_floor, to_floor_cpu) <= 1.2))
         rows.append((f"{route}: cold start ≤ 0.5 x naive",
-                     f"{ms(ours)} ms vs naive {ms(naive)} ms (CPU: {cpu['ours'] / cpu['naive']:.2f}x)",
-                     f"{ours / naive:.2f}x", ours <= 0.5 * naive))
+                     f"median {ms(ours)} ms vs naive {ms(naive)} ms; CPU time {to_naive_cpu:.2f}x",
+                     f"{to_naive:.2f}x", max(to_naive, to_naive_cpu) <= 0.5))
     for route, forbidden in (("list_invoices", "stripe"), ("stripe_webhook", "firebase_admin")):
         imported = results["cold"][route]["ours"]["sdks"][forbidden]
         rows.append((f"{route}: does not import {forbidden}", "imported" if imported else "not imported", "-",
                      not imported))
     for route in ROUTES:
-        worst = max(phase_figures(p)["statements_max"] for name, p in results["warm"][route]["ours"]["phases"].items()
-                    if name != "rejected")
+        counts = {name: phase_figures(p)["statements_max"]
+                  for name, p in results["warm"][route]["ours"]["phases"].items() if name != "rejected"}
+        worst = max(counts, key=lambda name: counts[name])
+        over = [f"{PHASE_NAMES[name]}: {n}" for name, n in counts.items() if n > SQL_BUDGET[route]]
         rows.append((f"{route}: SQL statements per warm request ≤ {SQL_BUDGET[route]}",
-                     "worst path of this route", str(worst), worst <= SQL_BUDGET[route]))
+                     f"every path measured (50 invoices: nothing per invoice); over budget: {'; '.join(over)}"
+                     if over else f"every path measured (50 invoices: nothing per invoice); most: {PHASE_NAMES[worst]}",
+                     str(counts[worst]), counts[worst] <= SQL_BUDGET[route]))
     for route in ROUTES:
         phases = results["warm"][route]["ours"]["phases"]
         rejected = phase_figures(phases["rejected"])["connections"]
@@ -129,7 +141,8 @@ def render(results: dict[str, Any]) -> str:
     out += ["", "## Cold starts", "",
             f"A fresh `python -I -S -B` process per run (the function directory, the built layer and the Lambda "
             f"runtime's boto3 on `sys.path`, nothing else), timed from spawn to its first response; median of "
-            f"{plan['cold_runs']} interleaved runs. Every run serves a real first request: connects to PostgreSQL, "
+            f"{plan['cold_runs']} interleaved runs (floor, ours, ours after restore, naive, ... then again); ratios "
+            "are the median of run-by-run ratios. Every run serves a real first request: connects to PostgreSQL, "
             "fetches Google's certificates over TLS, and (checkout, verify) calls the Stripe double. Wall time is the "
             "budget's figure; the process's CPU time (user + system) is shown beside it because it hardly moves "
             "with the load other processes put on this shared machine (it leaves out waiting for the database, "
@@ -144,8 +157,8 @@ def render(results: dict[str, Any]) -> str:
         f, o, n, s, nb = c["floor"], c["ours"], c["naive"], c["snapstart"], c["naive_bytecode"]
         out.append(f"| {route} | {ms(f['total_ms'])} ms (CPU {ms(f['cpu_ms'])}) | {ms(o['total_ms'])} ms = "
                    f"{ms(o['import_ms'])} + {ms(o['first_request_ms'])} (CPU {ms(o['cpu_ms'])}) | "
-                   f"{o['total_ms'] / f['total_ms']:.2f}x (CPU {o['cpu_ms'] / f['cpu_ms']:.2f}x) | "
-                   f"{ms(n['total_ms'])} ms (CPU {ms(n['cpu_ms'])}) | {o['total_ms'] / n['total_ms']:.2f}x | "
+                   f"{paired_ratio(c, 'ours', 'floor'):.2f}x (CPU {paired_ratio(c, 'ours', 'floor', True):.2f}x) | "
+                   f"{ms(n['total_ms'])} ms (CPU {ms(n['cpu_ms'])}) | {paired_ratio(c, 'ours', 'naive'):.2f}x | "
                    f"{ms(nb['total_ms'])} ms | {ms(s['first_request_ms'])} ms | "
                    f"{f['modules']} / {o['modules']} / {n['modules']} |")
     out += ["",
@@ -217,7 +230,8 @@ def render(results: dict[str, Any]) -> str:
             f"{plan['processes']} processes, each a warm container with its own connection. Checked afterwards: "
             "every event applied exactly once, every duplicate answered as such, every invoice paid by its payer, "
             "the inbox complete.", "",
-            "| | events/s | seconds | connections opened | correct |", "| --- | --- | --- | --- | --- |"]
+            "| | events/s | seconds | connections opened (4 processes) | correct |",
+            "| --- | --- | --- | --- | --- |"]
     for variant in ("ours", "naive"):
         v = t[variant]
         out.append(f"| {variant} | {v['events_per_second']:.0f} | {v['seconds']:.1f} | {v['connections']} | "
@@ -225,15 +239,15 @@ def render(results: dict[str, Any]) -> str:
     out.append(f"| ours / naive | {t['ours']['events_per_second'] / t['naive']['events_per_second']:.2f}x | | | |")
     s = results["sizes"]
     out += ["", "## Sizes (`sam build` output)", "",
-            "| artifact | ours unzipped | ours zipped | naive unzipped | naive zipped |",
-            "| --- | --- | --- | --- | --- |"]
+            "| artifact | ours unzipped | ours zipped | naive unzipped | naive zipped | ours / naive (zipped) |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for name in ("layer", *ROUTES):
         o, n = s[name]["ours"], s[name]["naive"]
         out.append(f"| {name} | {size(o['unzipped'])} | {size(o['zipped'])} | {size(n['unzipped'])} | "
-                   f"{size(n['zipped'])} |")
+                   f"{size(n['zipped'])} | {o['zipped'] / n['zipped']:.2f}x |")
     out += ["", "The naive functions are one module (`bench/naive/`) shared by the four; its layer is ours without "
             "bytecode plus the X-Ray SDK.", ""]
-    out += NOTES
+    out += notes(results)
     return "\n".join(out) + "\n"
 
 
@@ -241,22 +255,101 @@ def _short(sql: str) -> str:
     return sql if len(sql) <= 110 else sql[:107] + "..."
 
 
-NOTES = [
-    "## What these figures do not show",
-    "",
-    "- The machine is shared and small (2 cores): absolute times are noisy; ratios within the run are the figures "
-    "to read. Lambda at 512 MB has about a third of a vCPU, so its absolute times are larger.",
-    "- PostgreSQL and the doubles are on 127.0.0.1: a database round trip takes tens of microseconds here, against "
-    "about half a millisecond to RDS in the same region, so the SQL share of a warm request is far smaller here "
-    "than on AWS, and the p50 / (SQL + Stripe) ratio far larger. The Stripe double answers in about a millisecond; "
-    "api.stripe.com takes hundreds.",
-    "- Secrets: here they come from environment variables. On AWS each function reads them from Secrets Manager "
-    "at init (boto3 import, a client, one call per secret): with SnapStart that happens once per published "
-    "version, before the snapshot, not on a cold start.",
-    "- A SnapStart restore itself (Firecracker resuming the snapshot) is not measured; the table shows what our "
-    "code still does after it.",
-    "",
-]
+def notes(results: dict[str, Any]) -> list[str]:
+    cold = results["cold"]
+    obs_ours = max(cold[r]["observability_ours"]["import_ms"] for r in ROUTES)
+    obs_naive = min(cold[r]["observability_naive"]["import_ms"] for r in ROUTES)
+    return [
+        "## What changed for these figures",
+        "",
+        "1. **The layer ships bytecode.** `sam build`'s python3.13 builder ships sources only, and Lambda's `/opt` is "
+        "read-only, so every cold start compiled every module it imported (SQLAlchemy, stripe, firebase-admin, "
+        "google-auth) again. `layers/common/Makefile` (template: `BuildMethod: makefile`) installs the same pinned "
+        "manylinux wheels, then `compileall --invalidation-mode unchecked-hash`. The column *naive code, our layer* "
+        "shows what that alone is worth; it costs layer size (table above).",
+        "2. **Each function imports only what its route uses**, checked every run: the listing never loads the "
+        "Stripe SDK, the webhook never loads firebase-admin; Powertools' Logger is the only observability set up "
+        f"(at import: at most {ms(obs_ours)} ms here, against at least {ms(obs_naive)} ms for Logger + Tracer + "
+        "Metrics the seed's way, packaging included). X-Ray active tracing stays on at the Lambda level, without "
+        "the SDK.",
+        "3. **Timestamps:** pg8000 parses each one with `strptime` (~13 µs; the listing reads 150); `billing/db.py` "
+        "registers `datetime.fromisoformat` parsers (under 1 µs), pg8000's own parser still taking anything else.",
+        "4. **Stripe calls** go through `StripeClient.raw_request` (`billing/stripe_gateway.py`): the same requestor "
+        "(retries, idempotency keys, API version, typed errors) without building typed resource objects that were "
+        "turned back into dicts at once; saves importing the resource modules on a cold start (~10 ms for a "
+        "Checkout Session) and ~0.8 ms per call here.",
+        "5. **SnapStart** on every function (`template.yaml`: `AutoPublishAlias: live`, `SnapStart: ApplyOn: "
+        "PublishedVersions`; the HTTP API routes, the Function URL and the schedule invoke the alias). "
+        "`billing/snapstart.py`: before the snapshot the pool is emptied and the engine (pg8000, its dialect) and, "
+        "where the function calls Stripe, the Stripe client are built without I/O; after a restore `random` is "
+        "reseeded. `tests/test_snapstart.py` runs the hooks against the real database.",
+        "",
+        "## Budgets missed, and why",
+        "",
+        "- **Cold start within 1.2 x its floor.** The floor only imports the SDKs. Ours also imports the "
+        "PostgreSQL dialect package (SQLAlchemy loads every PostgreSQL driver's dialect module with it), "
+        "Powertools and our modules, and its first request does real work the floor never does: it connects to "
+        "PostgreSQL (pg8000's default TLS mode loads the system CA store on every new connection, 20-35 ms here, "
+        "and then does not verify the server), fetches Google's certificates over TLS, compiles its SQL, and "
+        "(checkout, verify) creates the Stripe client and calls Stripe. What remains is in the lead's files, the "
+        "TLS decision or the libraries (next section). With SnapStart the import disappears from a restore and the "
+        "first request is the *after a SnapStart restore* column.",
+        "- **Warm p50 within 1.5 x its own SQL round trips plus Stripe.** A round trip to PostgreSQL on 127.0.0.1 "
+        "takes a tenth to a fifth of a millisecond here (SQL ms / DB round trips above), so the wait is a sliver "
+        "and the rest is Python: pg8000 decodes rows and rewrites every statement's parameter markers in pure "
+        "Python and needs three round trips per statement; SQLAlchemy's execution; firebase-admin's verification "
+        "on every request (certificate lookup through requests' cache, X.509 parsing, RS256); JSON. Against RDS "
+        "(round trips of roughly half a millisecond) the same code waits several times longer and the ratio "
+        "shrinks accordingly; it is reported as measured here.",
+        "",
+        "## For the lead: further cuts, in files not changed here",
+        "",
+        "1. **pg8000 TLS** (`billing/db.py`, `billing/settings.py`): on AWS, require TLS verified against the RDS "
+        "CA bundle shipped in the layer, with one `ssl.SSLContext` built at engine creation (before the snapshot) "
+        "and passed as `connect_args={\"ssl_context\": ...}`. Today pg8000 loads the system CA store for every "
+        "new connection and then accepts any server certificate: a cold-start cost and a hole.",
+        "2. **`billing/repository.py`** imports `sqlalchemy.dialects.sqlite` at module level for every function; "
+        "importing it inside `insert_ignoring_conflict` / `_upsert_adjustment` when the dialect is SQLite saves "
+        "its import (~5 ms) on every cold start in AWS.",
+        "3. **`pool_pre_ping`** (`billing/db.py`) costs a round trip per transaction (verify has two). A `checkout` "
+        "pool event that pings only after the connection sat idle (say 60 s) keeps the protection for thawed "
+        "containers and drops the round trip from back-to-back requests.",
+        "4. **Verified ID tokens** (`billing/auth.py`): the portal sends the same token for up to an hour; keeping "
+        "uid and `exp` per token (bounded LRU, re-verified once expired) saves the verification (~0.7 ms here, "
+        "more at a third of a vCPU) on every warm client request, with the same answers.",
+        "5. **Driver:** pg8000 spends three round trips per parameterised statement (parse, describe, execute); "
+        "psycopg 3 spends one and decodes rows in C. On AWS that is the largest remaining lever on warm latency.",
+        "6. **Secrets on AWS** are read at init (boto3 import, a client, one call per secret): with SnapStart a "
+        "publish-time cost; but a snapshot keeps the database password it read, and RDS rotates it. Re-read the "
+        "secret and reconnect once when PostgreSQL refuses the password.",
+        *_first_checkout_note(results),
+        "",
+        "## What these figures do not show",
+        "",
+        "- The machine is shared and small (2 cores) and other work ran beside the benchmark: absolute times are "
+        "noisy; the ratios within one run are the figures to read. Lambda at 512 MB has about a third of a vCPU, "
+        "so its absolute times are larger.",
+        "- Stripe and Google are doubles on 127.0.0.1: the Stripe double answers in a few milliseconds, "
+        "api.stripe.com in hundreds; Google's certificates come back at once.",
+        "- Secrets come from environment variables here, not from Secrets Manager (see 6 above).",
+        "- A SnapStart restore itself (Firecracker resuming the snapshot) cannot be measured off AWS; the table "
+        "shows what our code still does after it.",
+        "",
+    ]
+
+
+def _first_checkout_note(results: dict[str, Any]) -> list[str]:
+    phase = results["warm"]["create_checkout"]["ours"]["phases"].get("checkout_first")
+    if not phase or phase_figures(phase)["statements_max"] <= SQL_BUDGET["create_checkout"]:
+        return []
+    statements = "; ".join(f"`{_short(sql)[:60]}`" for sql in phase["sql"])
+    return [
+        f"7. **A contact's first checkout** (`billing/checkout.py`, `billing/repository.py`) runs "
+        f"{phase_figures(phase)['statements_max']} statements, one over the budget, once per contact: {statements}. "
+        "The StripeCustomer row can ride in the statement that records the session (a CTE: "
+        "`WITH customer AS (INSERT INTO \"StripeCustomer\" ... ON CONFLICT DO NOTHING) INSERT INTO "
+        "\"CheckoutSession\" ...`), which brings it back to four."
+    ]
 
 
 def console(results: dict[str, Any]) -> str:

@@ -60,6 +60,7 @@ class Scenario:
 
     list_payer: Payer
     checkout_invoices: list[tuple[Payer, str]]  # pending, no session yet: each checkout makes a new session
+    first_checkouts: list[tuple[Payer, str]]  # the first checkout of a contact Stripe does not know yet
     verify_open: list[Checkout]  # session still open: verify asks Stripe, changes nothing
     verify_paid: list[Checkout]  # session paid, no webhook yet: verify fulfils
     webhook_events: list[dict[str, Any]]  # checkout.session.completed, one per invoice
@@ -119,7 +120,8 @@ class LocalStack:
 
     # ----- data ---------------------------------------------------------------------------
 
-    def build_scenario(self, *, checkouts: int, webhook_events: int, verify_paid: int = 10) -> Scenario:
+    def build_scenario(self, *, checkouts: int, webhook_events: int, verify_paid: int = 10, first_payers: int = 10
+                       ) -> Scenario:
         """Create the Stripe side (customers, sessions, completed sessions) once; `seed` writes the rows."""
         client = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": self.stripe_double.url})
         companies: list[tuple[str, str, Payer, list[str]]] = []
@@ -139,10 +141,12 @@ class LocalStack:
         verify_open_rows = add_companies("verify", INVOICES_PER_COMPANY)
         verify_paid_rows = add_companies("verifypaid", verify_paid)
         webhook_rows = add_companies("webhook", webhook_events)
+        first_checkouts = [add_companies(f"firstpay{n}", 1)[0] for n in range(first_payers)]
+        new_payers = {payer.contact_id for payer, _ in first_checkouts}
 
         customers = {
             payer.contact_id: client.v1.customers.create(params={"metadata": {"contactId": payer.contact_id}}).id
-            for _, _, payer, _ in companies
+            for _, _, payer, _ in companies if payer.contact_id not in new_payers
         }
 
         def open_session(row: tuple[Payer, str]) -> Checkout:
@@ -165,7 +169,8 @@ class LocalStack:
         for checkout in verify_paid_sessions:
             self.stripe_double.complete_session(checkout.session_id)
         events = [self.stripe_double.complete_session(checkout.session_id)[0] for checkout in webhook_sessions]
-        return Scenario(list_payer, checkout_invoices, verify_open, verify_paid_sessions, events, companies, customers)
+        return Scenario(list_payer, checkout_invoices, first_checkouts, verify_open, verify_paid_sessions, events,
+                        companies, customers)
 
     def seed(self, database: str, scenario: Scenario) -> None:
         """A fresh, migrated database holding the scenario's rows, written the way the portal writes them."""

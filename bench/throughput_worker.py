@@ -29,12 +29,12 @@ def main(job_path: str, result_path: str) -> None:
 
     counters = instrument.install(job["database_port"], keep_sql=False)
     handler = load_handler(job["variant"], "stripe_webhook")
+    connections_before = counters.connections
     warmup = summarize(handler(signed(job["warmup"]), CONTEXT))
     protocol.write("READY\n")
     protocol.flush()
     if sys.stdin.readline().strip() != "GO":
         raise SystemExit("no GO")
-    connections_before = counters.connections
     answers: list[dict[str, Any]] = []
     started = time.time()
     for delivery in job["deliveries"]:

@@ -11,6 +11,7 @@ Bounded for CI; a larger search: `FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py`.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 from collections import Counter
@@ -37,6 +38,9 @@ fuzz_settings = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,
+    # CI replays the same inputs every run, so that a rare, already reported gap cannot make the suite flaky; an
+    # explicit FUZZ_EXAMPLES explores new random ones.
+    derandomize="FUZZ_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],
 )
@@ -309,13 +313,15 @@ def _segment(value: Any) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+# Characters PostgreSQL's JSONB can store (see the comment below).
+storable_characters = st.characters(codec="utf-8", exclude_characters="\x00")
 json_values = st.recursive(
-    # No NUL characters: PostgreSQL's JSONB cannot store \u0000
+    # Neither NUL nor lone surrogates: PostgreSQL's JSONB cannot store \u0000 or an unpaired \ud800
     # (test_a_signed_event_with_a_nul_character_is_not_retried_forever, a known gap).
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(exclude_characters="\x00"), max_size=20),
+    | st.text(storable_characters, max_size=20),
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(st.characters(exclude_characters="\x00"), max_size=8), children, max_size=3),
+    | st.dictionaries(st.text(storable_characters, max_size=8), children, max_size=3),
     max_leaves=8,
 )
 
@@ -355,13 +361,19 @@ def test_validly_signed_tokens_with_odd_claims_are_never_5xx(scene: Scene, data:
 # ----- authentic events with a malformed body -------------------------------------------------------------
 
 
+_event_numbers = itertools.count()
+
+
 @fuzz_settings
 @given(data=st.data())
 def test_signed_malformed_events_are_never_5xx(scene: Scene, data: st.DataObject) -> None:
     """Stripe signs what it sends; if a payload is ever odd, a 5xx would make Stripe retry it for days."""
-    metadata = data.draw(st.one_of(json_values, st.fixed_dictionaries(
-        {"invoiceId": st.sampled_from([scene.invoice_id, "inv_missing"]) | json_values},
-        optional={"contactId": json_values})), label="metadata")
+    text = st.text(storable_characters, max_size=20)
+    # Stripe's metadata is always an object of strings (test_a_signed_session_event_whose_metadata_is_odd).
+    metadata = data.draw(st.one_of(st.dictionaries(text, text, max_size=3), st.fixed_dictionaries(
+        {"invoiceId": st.sampled_from([scene.invoice_id, "inv_missing"]) | text}, optional={"contactId": text}),
+        *([json_values, st.fixed_dictionaries({"invoiceId": json_values})] if INCLUDE_KNOWN_GAPS else []),
+    ), label="metadata")
     data_object = data.draw(st.fixed_dictionaries({}, optional={
         "id": st.sampled_from([scene.session_id, "ch_1", "dp_1"]) | json_values,
         "metadata": st.just(metadata),
@@ -373,7 +385,9 @@ def test_signed_malformed_events_are_never_5xx(scene: Scene, data: st.DataObject
         "payment_intent": json_values, "customer": json_values, "expires_at": json_values,
     }), label="object")
     event = {
-        "id": data.draw(st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=30), label="event id"),
+        # Unique per example: an id processed by an earlier example would only be answered "duplicate".
+        "id": data.draw(st.text(storable_characters, min_size=1, max_size=30), label="event id")
+        + f"-{next(_event_numbers)}",
         "type": data.draw(st.sampled_from([
             "checkout.session.completed", "checkout.session.async_payment_succeeded",
             "checkout.session.async_payment_failed", "checkout.session.expired", "charge.refunded",
@@ -386,14 +400,31 @@ def test_signed_malformed_events_are_never_5xx(scene: Scene, data: st.DataObject
     assert "error" in body if status == 400 else body.get("received") is True
 
 
-@pytest.mark.xfail(strict=True, reason="gap: PostgreSQL JSONB cannot store \\u0000, so the inbox INSERT fails and the "
-                                       "event is answered 503 on every retry, never recorded (billing/webhook.py "
-                                       "_inbox_fields / repository.claim_event)")
-def test_a_signed_event_with_a_nul_character_is_not_retried_forever(scene: Scene) -> None:
-    event = {"id": "evt_with_nul", "object": "event", "type": "customer.updated",
-             "data": {"object": {"id": "cus_1", "object": "customer", "name": "Acme\u0000Ltd"}}}
+@pytest.mark.xfail(strict=True, reason="gap: PostgreSQL JSONB cannot store \\u0000 nor an unpaired surrogate, so the "
+                                       "inbox INSERT fails and the event is answered 503 on every retry, never "
+                                       "recorded (billing/webhook.py _inbox_fields / repository.claim_event)")
+@pytest.mark.parametrize("name", ["Acme\u0000Ltd", "Acme\ud800Ltd"])
+def test_a_signed_event_with_a_nul_character_is_not_retried_forever(scene: Scene, name: str) -> None:
+    event = {"id": f"evt_with_{name!r}", "object": "event", "type": "customer.updated",
+             "data": {"object": {"id": "cus_1", "object": "customer", "name": name}}}
     payload = json.dumps(event).encode()
 
     status, body = scene.call("stripe_webhook", webhook_request(payload, sign_payload(payload, scene.webhook_secret)))
 
     assert (status, body) == (200, {"received": True, "outcome": "ignored"})
+
+
+@pytest.mark.xfail(strict=True, reason="gap: a signed session event whose metadata is not an object of strings is "
+                                       "answered 503 on every retry: CheckoutSessionSnapshot.from_dict calls dict() "
+                                       "on it, and a non-text invoiceId reaches SQL (billing/stripe_gateway.py, "
+                                       "billing/fulfillment.py)")
+@pytest.mark.parametrize("metadata", [1e-74, "text", {"invoiceId": 5}, {"invoiceId": True}])
+def test_a_signed_session_event_whose_metadata_is_odd(scene: Scene, metadata: Any) -> None:
+    event = {"id": f"evt_odd_metadata_{metadata!r}", "object": "event", "type": "checkout.session.expired",
+             "data": {"object": {"id": scene.session_id, "object": "checkout.session", "status": "expired",
+                                 "metadata": metadata}}}
+    payload = json.dumps(event).encode()
+
+    status, _ = scene.call("stripe_webhook", webhook_request(payload, sign_payload(payload, scene.webhook_secret)))
+
+    assert status in (200, 400)

@@ -1,18 +1,18 @@
 """The webhook storm, shared by tests/test_storm.py (CI size) and scripts/storm.py (any size, prints figures).
 
-Setup (sequential, through the real routes): invoices spread over companies with several contacts each; every
-invoice goes through one to five checkout attempts (earlier ones expire at Stripe or are replaced by another
+Setup (sequential, through the real routes): invoices spread over companies with two or three contacts each;
+every invoice goes through two to six checkout attempts (earlier ones expire at Stripe or are replaced by another
 payer's checkout) and a final outcome at Stripe: paid by card, bank debit settled / failed / still in flight,
-expired, or left open.
+expired, or left open; then refunds (full, partial, partial then the rest) and disputes (created, closed) of some
+of the payments.
 
-Phase 1, from several processes at once: every checkout event (plus duplicates, in random order, a few lost),
-verify calls from the portal (current and stale session ids) and reconciliation runs racing the webhooks.
-Then one reconciliation run picks up what the lost events would have said.
-Phase 2, again concurrent: refunds (one per refunded charge) and disputes (created, closed) with duplicates.
+The storm, from several processes at once: every event (a few checkout events lost) plus duplicates, all in random
+order — refunds and disputes often overtake their payment — with verify calls from the portal (current and stale
+session ids) and two reconciliation runs racing the webhooks. Then the next scheduled reconciliation run.
 
-Afterwards every invoice must be in exactly the state Stripe's objects imply (tests/support/stripe_truth.py),
-each paid invoice must have gone to paid exactly once (a trigger logs every status change), by the payer its
-session names, with its own PaymentIntent.
+Afterwards every invoice must be in exactly the state Stripe's objects imply (tests/support/stripe_truth.py), with
+refunds and disputes recorded as Stripe has them; each paid invoice must have gone to paid exactly once (a trigger
+logs every status change), by the payer its session names, with its own PaymentIntent.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class StormReport:
             f"lost payments            {self.lost_payments}",
             f"doubled payments         {self.doubled_payments}",
             f"misattributed payments   {self.misattributed_payments}",
-            f"invoices in a wrong state {len(self.wrong_states)}",
+            f"wrong states             {len(self.wrong_states)} (invoices, refunds, disputes differing from Stripe)",
             f"unexpected answers       {len(self.errors)}",
         ]
 
@@ -186,19 +186,17 @@ class Storm:
             # Warm the workers (imports, connections) while nothing is old enough to reconcile yet.
             pool.map(_invoke, [("reconcile", {})] * processes, chunksize=1)
             self._age_invoices()  # reconciliation runs during the storm find candidates and race the webhooks
-            adjustments = self._adjust_at_stripe()
-            all_events = len(delivered) + len(adjustments)
-            duplicates = max(round(all_events * duplicate_share / (1 - duplicate_share)),
-                             min_deliveries - all_events)
-            first_share = round(duplicates * len(delivered) / all_events) if all_events else 0
+            events = delivered + self._adjust_at_stripe()
+            duplicates = max(round(len(events) * duplicate_share / (1 - duplicate_share)),
+                             min_deliveries - len(events))
             storm_started = time.perf_counter()
-            self._phase(pool, delivered, first_share, verify=True)
-            self._check_answers_so_far()
-            self._age_invoices()
-            self.functions.reconcile({}, None)  # what the lost events would have said
-            self._phase(pool, adjustments, duplicates - first_share, verify=False)
+            self._storm(pool, events, duplicates)
             report.storm_seconds = time.perf_counter() - storm_started
-        report.unique_events = len(delivered) + len(adjustments)
+        self._age_invoices()
+        # The next scheduled run: what the lost events would have said, and the refunds and disputes that
+        # overtook their payment.
+        self.functions.reconcile({}, None)
+        report.unique_events = len(events)
         self._check()
         return report
 
@@ -247,17 +245,20 @@ class Storm:
             self.stripe.expire(session_id)
 
     def _adjust_at_stripe(self) -> list[dict[str, Any]]:
-        """Refunds and disputes of some succeeded payments (one refund per charge: see the model test for
-        several, reordered)."""
+        """Refunds (full, partial, or partial then the rest) and disputes (created, then closed) of some succeeded
+        payments. Their events are delivered among the payments' own: many overtake them."""
         first = len(self.stripe.events)
         for intent in list(self.stripe.payment_intents.values()):
             if intent["status"] != "succeeded":
                 continue
             roll = self.rng.random()
-            if roll < 0.15:
+            if roll < 0.12:
                 self.stripe.refund(intent["id"])
+            elif roll < 0.24:
+                self.stripe.refund(intent["id"], self.rng.randint(1, intent["amount"] - 1))
             elif roll < 0.30:
                 self.stripe.refund(intent["id"], self.rng.randint(1, intent["amount"] - 1))
+                self.stripe.refund(intent["id"])
             elif roll < 0.40:
                 (created,) = self.stripe.dispute(intent["id"])
                 self.stripe.close_dispute(created["data"]["object"]["id"], self.rng.choice(["won", "lost"]))
@@ -267,17 +268,16 @@ class Storm:
         with self.engine.begin() as conn:
             conn.execute(text('UPDATE "Invoice" SET "updatedAt" = now() - interval \'1 hour\''))
 
-    # ----- the concurrent phases --------------------------------------------------------------------------
+    # ----- the storm -----------------------------------------------------------------------------------------
 
-    def _phase(self, pool: Any, events: list[dict[str, Any]], duplicates: int, *, verify: bool) -> None:
+    def _storm(self, pool: Any, events: list[dict[str, Any]], duplicates: int) -> None:
         deliveries = list(events) + [self.rng.choice(events) for _ in range(duplicates)] if events else []
         jobs: list[tuple[str, dict[str, Any]]] = []
         for event in deliveries:
             payload = event_payload(event)
             jobs.append(("stripe_webhook", webhook_request(payload, sign_payload(payload, self.api.webhook_secret))))
-        if verify:
-            jobs += self._verify_jobs()
-            jobs += [("reconcile", {})] * 2
+        jobs += self._verify_jobs()
+        jobs += [("reconcile", {})] * 2
         self.rng.shuffle(jobs)
         self.report.deliveries += len(deliveries)
         self.report.duplicate_deliveries += len(deliveries) - len(events)
@@ -320,6 +320,7 @@ class Storm:
         with self.engine.begin() as conn:
             rows = {r["id"]: dict(r) for r in conn.execute(text('SELECT * FROM "Invoice"')).mappings()}
             transitions = [dict(r) for r in conn.execute(text('SELECT * FROM "_StormTransition"')).mappings()]
+            adjustments = {r["id"]: dict(r) for r in conn.execute(text('SELECT * FROM "PaymentAdjustment"')).mappings()}
         to_paid = Counter(t["invoiceId"] for t in transitions if t["to"] == "paid")
         paid_at = {t["invoiceId"]: t["paidAt"] for t in transitions if t["to"] == "paid"}
         for invoice in self.invoices:
@@ -341,3 +342,12 @@ class Storm:
             if row["status"] != expected:
                 report.wrong_states.append(f"{invoice.id} ({invoice.outcome}): {row['status']}, Stripe says "
                                            f"{expected}")
+        for charge in self.stripe.charges.values():
+            if charge["amount_refunded"]:
+                recorded = adjustments.get(charge["id"], {})
+                expected_refund = (charge["amount_refunded"], "full" if charge["refunded"] else "partial")
+                if (recorded.get("amountMinor"), recorded.get("status")) != expected_refund:
+                    report.wrong_states.append(f"refund {charge['id']}: {recorded}, Stripe says {expected_refund}")
+        for dispute in self.stripe.disputes.values():
+            if adjustments.get(dispute["id"], {}).get("status") != dispute["status"]:
+                report.wrong_states.append(f"dispute {dispute['id']}: not recorded as {dispute['status']}")
