@@ -59,6 +59,16 @@ dev demo invoke doctor token sign seed stripe-events: export PYTHONPATH := $(CUR
 test: dev-env
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
+## Lambda runs 3.13, and the code also runs on 3.11+: the suite once more on Python 3.11 when the machine has it.
+PYTHON311 ?= $(shell PYENV_VERSION=3.11.7 python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3.11)
+VENV311 := .venv311
+.PHONY: test-py311
+test-py311:
+	@if [ -z "$(PYTHON311)" ]; then echo "python3.11 not found: the 3.11 run is skipped"; exit 0; fi; \
+	set -e; test -x $(VENV311)/bin/python || $(PYTHON311) -m venv $(VENV311); \
+	$(VENV311)/bin/python -m pip install --quiet -r requirements-dev.txt; \
+	$(VENV311)/bin/python -m pytest -n 2 --dist loadfile -q
+
 lint: dev-env
 	$(BIN)/ruff check .
 	$(BIN)/mypy

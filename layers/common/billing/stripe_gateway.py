@@ -44,20 +44,30 @@ class CheckoutSessionSnapshot:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckoutSessionSnapshot:
-        def object_id(value: Any) -> str | None:
-            return value.get("id") if isinstance(value, Mapping) else value
+        """Typed fields only: a signed event is still input, and a field of an unexpected type reads as absent."""
 
+        def text(value: Any) -> str | None:
+            return value if isinstance(value, str) else None
+
+        def integer(value: Any) -> int | None:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        def object_id(value: Any) -> str | None:
+            return text(value.get("id")) if isinstance(value, Mapping) else text(value)
+
+        metadata = data.get("metadata")
         return cls(
             id=str(data["id"]),
-            status=data.get("status"),
-            payment_status=data.get("payment_status"),
-            amount_total=data.get("amount_total"),
-            currency=data.get("currency"),
+            status=text(data.get("status")),
+            payment_status=text(data.get("payment_status")),
+            amount_total=integer(data.get("amount_total")),
+            currency=text(data.get("currency")),
             payment_intent=object_id(data.get("payment_intent")),
             customer=object_id(data.get("customer")),
-            client_secret=data.get("client_secret"),
-            expires_at=data.get("expires_at"),
-            metadata=dict(data.get("metadata") or {}),
+            client_secret=text(data.get("client_secret")),
+            expires_at=integer(data.get("expires_at")),
+            metadata={k: v for k, v in metadata.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(metadata, Mapping) else {},
         )
 
     @property
@@ -144,6 +154,8 @@ def _id(object_id: str) -> str:
 def verify_webhook_signature(payload: bytes, signature: str | None) -> None:
     """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with our secret,
     within Stripe's default tolerance of five minutes."""
+    if signature is not None and not signature.isascii():  # the SDK's compare_digest would raise TypeError
+        raise stripe.SignatureVerificationError("Stripe-Signature is not ASCII", signature)
     stripe.WebhookSignature.verify_header(
         payload.decode("utf-8"), signature or "", settings().stripe_webhook_secret or "",
         stripe.Webhook.DEFAULT_TOLERANCE,

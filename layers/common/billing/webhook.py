@@ -134,7 +134,7 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise BadRequest("invalid or missing Stripe-Signature") from None
     try:
-        event = json.loads(payload)
+        event = _storable(json.loads(payload))
     except ValueError:
         raise BadRequest("webhook body is not JSON") from None
     if not (
@@ -146,6 +146,18 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     ):
         raise BadRequest("webhook body is not a Stripe event")
     return event
+
+
+def _storable(value: Any) -> Any:
+    """The parsed event with the two things JSON allows and PostgreSQL text cannot hold (NUL, unpaired
+    surrogates) replaced by U+FFFD, so that every verified event can be recorded and answered."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _apply(conn: Any, event_type: str, data_object: dict[str, Any]) -> str:
