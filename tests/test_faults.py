@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.support.database import SERVER_URL
+from tests.support.faults import failing_updates
 
 
 def session_creations(double) -> list:
@@ -71,28 +72,8 @@ def database_outage(database_url: str, db_engine: Engine) -> Iterator[object]:
 def inbox_write_fault(db_engine: Engine) -> Iterator[object]:
     """Every UPDATE of "StripeEvent" fails while on: the failure comes *after* the invoice's transition ran in the
     same transaction (recording the outcome is the last write), so a partial commit would show."""
-    with db_engine.begin() as conn:
-        conn.execute(text('CREATE TABLE "_InboxFault" (on_ boolean)'))
-        conn.execute(text("""CREATE FUNCTION _fail_inbox_update() RETURNS trigger AS $$ BEGIN
-            IF EXISTS (SELECT 1 FROM "_InboxFault") THEN RAISE EXCEPTION 'injected inbox fault'; END IF;
-            RETURN NEW; END $$ LANGUAGE plpgsql"""))
-        conn.execute(text('CREATE TRIGGER fail_inbox_update BEFORE UPDATE ON "StripeEvent" FOR EACH ROW '
-                          "EXECUTE FUNCTION _fail_inbox_update()"))
-
-    class Fault:
-        def on(self) -> None:
-            with db_engine.begin() as conn:
-                conn.execute(text('INSERT INTO "_InboxFault" VALUES (true)'))
-
-        def off(self) -> None:
-            with db_engine.begin() as conn:
-                conn.execute(text('DELETE FROM "_InboxFault"'))
-
-    yield Fault()
-    with db_engine.begin() as conn:
-        conn.execute(text('DROP TRIGGER fail_inbox_update ON "StripeEvent"'))
-        conn.execute(text("DROP FUNCTION _fail_inbox_update()"))
-        conn.execute(text('DROP TABLE "_InboxFault"'))
+    with failing_updates(db_engine, "StripeEvent") as fault:
+        yield fault
 
 
 @pytest.fixture

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.faults import failing_updates
+
 
 @pytest.fixture
 def database_fault(db_engine):
-    """Make every UPDATE of "Invoice" fail inside the database while the fault is on (a trigger that raises)."""
-    from sqlalchemy import text
-
-    with db_engine.begin() as conn:
-        conn.execute(text('CREATE TABLE "_Fault" (on_ boolean)'))
-        conn.execute(text("""CREATE FUNCTION _fail_invoice_update() RETURNS trigger AS $$ BEGIN
-            IF EXISTS (SELECT 1 FROM "_Fault") THEN RAISE EXCEPTION 'injected fault'; END IF;
-            RETURN NEW; END $$ LANGUAGE plpgsql"""))
-        conn.execute(text('CREATE TRIGGER fail_invoice_update BEFORE UPDATE ON "Invoice" FOR EACH ROW '
-                          "EXECUTE FUNCTION _fail_invoice_update()"))
-
-    class Fault:
-        def on(self) -> None:
-            with db_engine.begin() as conn:
-                conn.execute(text('INSERT INTO "_Fault" VALUES (true)'))
-
-        def off(self) -> None:
-            with db_engine.begin() as conn:
-                conn.execute(text('DELETE FROM "_Fault"'))
-
-    yield Fault()
-    with db_engine.begin() as conn:
-        conn.execute(text('DROP TRIGGER fail_invoice_update ON "Invoice"'))
-        conn.execute(text("DROP FUNCTION _fail_invoice_update()"))
-        conn.execute(text('DROP TABLE "_Fault"'))
+    """Make every UPDATE of "Invoice" fail inside the database while the fault is on."""
+    with failing_updates(db_engine, "Invoice") as fault:
+        yield fault
 
 
 @pytest.fixture

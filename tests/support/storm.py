@@ -17,8 +17,6 @@ logs every status change), by the payer its session names, with its own PaymentI
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import random
 import time
 from collections import Counter
@@ -27,11 +25,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer
 from tests.doubles.stripe_double import StripeDouble, event_payload, sign_payload
 from tests.support.api import Api
-from tests.support.events import client_request, decode, webhook_request
-from tests.support.functions import Functions, load_all
+from tests.support.events import client_request, webhook_request
+from tests.support.functions import Functions
+from tests.support.parallel import invoke_named, worker_pool
 from tests.support.stripe_truth import StripeTruth
 from tests.support.world import Contact, World
 
@@ -121,30 +120,6 @@ def remove_transition_log(engine: Engine) -> None:
 
 # ----- worker processes (separate Lambda containers) --------------------------------------------------------
 
-_functions: Functions | None = None
-
-
-def _init_worker(environment: dict[str, str], certificates: dict[str, str]) -> None:
-    global _functions
-    os.environ.update(environment)
-    google_certificate_endpoint(certificates)
-    _functions = load_all()
-
-
-def _invoke(job: tuple[str, dict[str, Any]]) -> tuple[str, int, Any]:
-    function_name, event = job
-    assert _functions is not None
-    if function_name == "reconcile":
-        return function_name, 200, _functions.reconcile(event, None)
-    status, body = decode(getattr(_functions, function_name)(event, None))
-    return function_name, status, body
-
-
-def _service_environment() -> dict[str, str]:
-    prefixes = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL")
-    return {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
-
-
 # ----- the storm --------------------------------------------------------------------------------------------
 
 
@@ -180,11 +155,9 @@ class Storm:
         delivered = [e for e in phase_one if e["id"] not in lost_ids]
         report.lost_events = len(lost)
 
-        with multiprocessing.get_context("spawn").Pool(
-            processes, initializer=_init_worker, initargs=(_service_environment(), self.issuer.certificates())
-        ) as pool:
+        with worker_pool(self.issuer.certificates(), processes) as pool:
             # Warm the workers (imports, connections) while nothing is old enough to reconcile yet.
-            pool.map(_invoke, [("reconcile", {})] * processes, chunksize=1)
+            pool.map(invoke_named, [("reconcile", {})] * processes, chunksize=1)
             self._age_invoices()  # reconciliation runs during the storm find candidates and race the webhooks
             events = delivered + self._adjust_at_stripe()
             duplicates = max(round(len(events) * duplicate_share / (1 - duplicate_share)),
@@ -281,7 +254,7 @@ class Storm:
         self.rng.shuffle(jobs)
         self.report.deliveries += len(deliveries)
         self.report.duplicate_deliveries += len(deliveries) - len(events)
-        self._answers += pool.map(_invoke, jobs, chunksize=4)
+        self._answers += pool.map(invoke_named, jobs, chunksize=4)
 
     def _verify_jobs(self) -> list[tuple[str, dict[str, Any]]]:
         """The portal after Stripe's redirect (the current session), and a stale tab (an earlier session)."""
