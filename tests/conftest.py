@@ -112,3 +112,15 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
     from tests.support.api import Api
 
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def payment_not_yet_recorded(world, api, stripe_double):
+    """A contact paid a 500.00 USD invoice at Stripe; its checkout.session.completed event has not been applied
+    yet. Returns (invoice id, that event)."""
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme)
+    _, created = api.checkout(alice, invoice_id)
+    (completed,) = stripe_double.complete_session(created["sessionId"])
+    return invoice_id, completed

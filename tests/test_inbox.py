@@ -14,20 +14,10 @@ def database_fault(db_engine):
         yield fault
 
 
-@pytest.fixture
-def completed_event(world, api, stripe_double):
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    _, created = api.checkout(alice, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    return invoice_id, completed
-
-
 def test_a_failure_during_fulfillment_rolls_back_answers_5xx_and_the_retry_succeeds(
-    completed_event, api, db, database_fault
+    payment_not_yet_recorded, api, db, database_fault
 ) -> None:
-    invoice_id, completed = completed_event
+    invoice_id, completed = payment_not_yet_recorded
     database_fault.on()
 
     status, _ = api.deliver(completed)
@@ -44,10 +34,10 @@ def test_a_failure_during_fulfillment_rolls_back_answers_5xx_and_the_retry_succe
     assert db('SELECT outcome FROM "StripeEvent"') == [{"outcome": "paid"}]
 
 
-def test_a_stored_event_can_be_reprocessed_by_command(completed_event, api, db, database_fault) -> None:
+def test_a_stored_event_can_be_reprocessed_by_command(payment_not_yet_recorded, api, db, database_fault) -> None:
     from billing.webhook import reprocess_stored_event
 
-    invoice_id, completed = completed_event
+    invoice_id, completed = payment_not_yet_recorded
     database_fault.on()
     assert api.deliver(completed)[0] == 503
     database_fault.off()
@@ -57,8 +47,8 @@ def test_a_stored_event_can_be_reprocessed_by_command(completed_event, api, db, 
     assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["status"] == "paid"
 
 
-def test_every_verified_event_is_recorded_with_its_outcome(completed_event, api, db) -> None:
-    _, completed = completed_event
+def test_every_verified_event_is_recorded_with_its_outcome(payment_not_yet_recorded, api, db) -> None:
+    _, completed = payment_not_yet_recorded
     api.deliver(completed)
     api.deliver({"id": "evt_other", "object": "event", "type": "invoice.created", "data": {"object": {"id": "in_1"}}})
 
@@ -73,14 +63,14 @@ def test_every_verified_event_is_recorded_with_its_outcome(completed_event, api,
     assert all(r["processedAt"] is not None for r in rows.values())
 
 
-def test_the_inbox_command_lists_failures_and_reprocesses_them(completed_event, api, db, database_fault,
+def test_the_inbox_command_lists_failures_and_reprocesses_them(payment_not_yet_recorded, api, db, database_fault,
                                                                database_url) -> None:
     import json
     import os
     import subprocess
     import sys
 
-    invoice_id, completed = completed_event
+    invoice_id, completed = payment_not_yet_recorded
     database_fault.on()
     api.deliver(completed)
     database_fault.off()

@@ -95,17 +95,6 @@ def test_a_refund_of_an_unknown_payment_is_acknowledged(api, stripe_double, worl
     assert db('SELECT * FROM "PaymentAdjustment"') == []
 
 
-@pytest.fixture
-def payment_not_yet_recorded(world, api, stripe_double):
-    """Alice paid, but the checkout.session.completed event has not been applied. Returns (invoice, event)."""
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    _, created = api.checkout(alice, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    return invoice_id, completed
-
-
 def test_a_refund_that_overtakes_its_payment_is_applied_by_reconciliation(
     payment_not_yet_recorded, api, stripe_double, functions, db
 ) -> None:
