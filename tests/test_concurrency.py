@@ -3,13 +3,11 @@ per invoice, with the right payer."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import client_request, webhook_request
+from tests.support.events import client_request
 from tests.support.parallel import invoke_in_processes
+from tests.support.races import assert_each_invoice_paid_once, verify_and_webhook_race
 
 
 @pytest.fixture
@@ -38,37 +36,16 @@ def transition_log(db_engine):
 def test_verify_and_duplicate_webhooks_racing_fulfil_each_invoice_once(
     world, api, stripe_double, token_issuer, db, transition_log
 ) -> None:
-    # Given 12 invoices, each paid by one of two contacts, none fulfilled yet
-    acme = world.company()
-    payers = [world.contact(acme), world.contact(acme)]
-    jobs, expected_payer = [], {}
-    for n in range(12):
-        payer = payers[n % 2]
-        invoice_id = world.invoice(acme, "250.00")
-        _, created = api.checkout(payer, invoice_id)
-        (completed,) = stripe_double.complete_session(created["sessionId"])
-        expected_payer[invoice_id] = payer.id
-        payload = event_payload(completed)
-        # ... delivered three times (Stripe retries) while both contacts' dashboards call verify twice
-        for _ in range(3):
-            jobs.append(("stripe_webhook", webhook_request(payload, sign_payload(payload, api.webhook_secret))))
-        for contact in payers * 2:
-            event = client_request("verify_session", token_issuer.token(contact.uid), invoiceId=invoice_id,
-                                   sessionId=created["sessionId"])
-            jobs.append(("verify_session", event))
-    random.Random(7).shuffle(jobs)
+    # Given 12 invoices, each paid by one of two contacts, none fulfilled yet, their events delivered three times
+    # (Stripe retries) while both contacts' dashboards call verify twice
+    jobs, expected_payer = verify_and_webhook_race(world, api, stripe_double, token_issuer, invoices=12,
+                                                   deliveries=3, verifies_per_payer=2, seed=7)
 
     # When all of it runs at once in four processes
     responses = invoke_in_processes(jobs, token_issuer.certificates())
 
     # Then every call succeeded, and each invoice moved pending -> paid exactly once, paid by its payer
-    assert {status for status, _ in responses} == {200}
-    transitions = db('SELECT "invoiceId", "from", "to" FROM "_TransitionLog"')
-    assert sorted(t["invoiceId"] for t in transitions) == sorted(expected_payer)
-    assert {(t["from"], t["to"]) for t in transitions} == {("pending", "paid")}
-    for row in db('SELECT id, status, "paidByContactId" FROM "Invoice"'):
-        assert (row["status"], row["paidByContactId"]) == ("paid", expected_payer[row["id"]])
-    webhook_outcomes = [body.get("outcome", "duplicate") for status, body in responses if "received" in body]
+    webhook_outcomes = assert_each_invoice_paid_once(db, responses, expected_payer)
     assert len(webhook_outcomes) == 36
     assert webhook_outcomes.count("duplicate") == 24
     assert len(db('SELECT id FROM "StripeEvent"')) == 12

@@ -119,7 +119,7 @@ def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
     """Expire an open session; if it is no longer open (it completed meanwhile), its current state instead."""
     try:
         session = _call("expire checkout session",
-                        lambda: _v1("post", f"/v1/checkout/sessions/{_id(session_id)}/expire"))
+                        lambda: _v1("post", f"/v1/checkout/sessions/{_id(session_id)}/expire"), rejection=_NotOpen)
     except _NotOpen:
         return retrieve_checkout_session(session_id)
     except _ResourceMissing:
@@ -170,23 +170,24 @@ class _NotOpen(Exception):
     pass
 
 
-def _call(action: str, request: Any) -> Any:
-    for delay in _RATE_LIMIT_BACKOFF:
+def _call(action: str, request: Any, *, rejection: type[Exception] | None = None) -> Any:
+    """Run one SDK call, retrying a 429 after each delay of _RATE_LIMIT_BACKOFF. A 400 becomes `rejection` when the
+    caller expects one (expiring a session that is no longer open), else PaymentProviderUnavailable."""
+    for delay in (*_RATE_LIMIT_BACKOFF, None):
         try:
-            return _call_once(action, request)
-        except _RateLimited:
+            return _call_once(action, request, rejection)
+        except _RateLimited as limited:
+            if delay is None:
+                raise PaymentProviderUnavailable() from limited.__cause__
             time.sleep(delay)
-    try:
-        return _call_once(action, request)
-    except _RateLimited as limited:
-        raise PaymentProviderUnavailable() from limited.__cause__
+    raise AssertionError("unreachable")
 
 
 class _RateLimited(Exception):
     pass
 
 
-def _call_once(action: str, request: Any) -> Any:
+def _call_once(action: str, request: Any, rejection: type[Exception] | None) -> Any:
     try:
         return request()
     except stripe.RateLimitError as error:
@@ -195,8 +196,8 @@ def _call_once(action: str, request: Any) -> Any:
     except stripe.InvalidRequestError as error:
         if error.code == "resource_missing":
             raise _ResourceMissing() from error
-        if action.startswith("expire") and error.http_status == 400:
-            raise _NotOpen() from error
+        if rejection is not None and error.http_status == 400:
+            raise rejection() from error
         if error.code in ("amount_too_small", "amount_too_large"):
             raise UnsupportedAmount(error.user_message or "amount outside Stripe's limits") from error
         logger.error("stripe rejected a request", extra={"action": action, "stripe_code": error.code,
