@@ -3,6 +3,8 @@ everything to the caller's company."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 BROKEN_TOKENS = [
@@ -80,3 +82,56 @@ def test_hostile_invoice_ids_are_404(world, api, db, route, invoice_id) -> None:
 
     assert (status, body) == (404, {"error": "invoice not found"})
     assert len(db('SELECT id FROM "Invoice"')) == 1
+
+
+@pytest.fixture
+def firebase_verifications(monkeypatch) -> list[str]:
+    """Every token handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
+    from firebase_admin import auth as firebase_auth
+
+    verify, seen = firebase_auth.verify_id_token, []
+
+    def spy(token, *args, **kwargs):
+        seen.append(token)
+        return verify(token, *args, **kwargs)
+
+    monkeypatch.setattr(firebase_auth, "verify_id_token", spy)
+    return seen
+
+
+def test_a_verified_token_is_remembered_until_it_expires(world, api, token_issuer, firebase_verifications) -> None:
+    acme = world.company()
+    alice = world.contact(acme)
+    world.invoice(acme)
+    expires_at = int(time.time()) + 1
+    token = token_issuer.token(alice.uid, exp=expires_at)
+
+    answers = [api.list_invoices(alice, token=token)[0] for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert firebase_verifications == [token]  # verified once, then remembered
+
+    while time.time() < expires_at + 1:  # firebase-admin accepts a token through its `exp` second
+        time.sleep(0.05)
+    assert api.list_invoices(alice, token=token) == (401, {"error": "missing, invalid or expired ID token"})
+    assert firebase_verifications == [token, token]  # past `exp` it is verified again, and refused
+
+
+def test_a_refused_token_is_not_remembered(world, api, token_issuer, firebase_verifications) -> None:
+    acme = world.company()
+    alice = world.contact(acme)
+    token = token_issuer.foreign_key_token(alice.uid)
+
+    assert [api.list_invoices(alice, token=token)[0] for _ in range(2)] == [401, 401]
+    assert firebase_verifications == [token, token]
+
+
+def test_remembered_tokens_stay_bound_to_their_own_user(world, api, token_issuer) -> None:
+    acme, globex = world.company(), world.company()
+    alice, mallory = world.contact(acme), world.contact(globex)
+    alice_invoice, mallory_invoice = world.invoice(acme), world.invoice(globex)
+    alice_token, mallory_token = token_issuer.token(alice.uid), token_issuer.token(mallory.uid)
+
+    for _ in range(2):
+        assert [i["id"] for i in api.list_invoices(alice, token=alice_token)[1]["invoices"]] == [alice_invoice]
+        assert [i["id"] for i in api.list_invoices(mallory, token=mallory_token)[1]["invoices"]] == [mallory_invoice]
+        assert api.list_invoices(mallory, token=token_issuer.tampered_token(mallory.uid, alice.uid))[0] == 401

@@ -4,10 +4,15 @@ Only the project id is needed to verify: firebase-admin checks the RS256 signatu
 certificates (fetched over HTTP and cached per their Cache-Control), the audience and issuer (the project),
 expiry and issue time. It still insists on a credential object, so the app gets anonymous credentials instead
 of a service-account file that verification never uses.
+
+A verified token is remembered until it expires: the portal sends the same ID token (valid for an hour) with
+every request, and checking it again (a certificate lookup through the HTTP cache and an RSA signature check,
+about a millisecond) cannot give another answer before its `exp`, because revocation is not checked here.
 """
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -21,6 +26,10 @@ from billing.settings import settings
 _APP_NAME = "billing-token-verifier"
 # A Firebase ID token is ~1 kB; anything far larger is refused before it is parsed.
 _MAX_TOKEN_LENGTH = 4096
+# More distinct tokens than one warm container sees in an hour; past it, the memory starts over. (Only
+# single dict operations, which the GIL keeps whole: the local API server calls functions from threads.)
+_MAX_REMEMBERED_TOKENS = 512
+_verified: dict[str, tuple[str, float]] = {}  # token -> (uid, exp)
 
 
 @cache
@@ -41,6 +50,17 @@ def bearer_token(headers: dict[str, str]) -> str:
 
 def verify_id_token(token: str) -> str:
     """The Firebase uid of a valid ID token; NotAuthenticated for any invalid, expired or foreign token."""
+    remembered = _verified.get(token)
+    if remembered is not None and time.time() < remembered[1]:
+        return remembered[0]
+    uid, expires_at = _verify_with_firebase(token)
+    if len(_verified) >= _MAX_REMEMBERED_TOKENS:
+        _verified.clear()
+    _verified[token] = (uid, expires_at)
+    return uid
+
+
+def _verify_with_firebase(token: str) -> tuple[str, float]:
     try:
         claims: dict[str, Any] = firebase_auth.verify_id_token(token, app=_firebase_app())
     except firebase_auth.CertificateFetchError as error:
@@ -49,7 +69,7 @@ def verify_id_token(token: str) -> str:
         # Expired and revoked tokens are InvalidIdTokenError subclasses; the other types come from tokens whose
         # parts decode to JSON of the wrong shape. All mean the same to the caller: not authenticated.
         raise NotAuthenticated() from error
-    return str(claims["uid"])
+    return str(claims["uid"]), float(claims["exp"])
 
 
 def authenticated_uid(headers: dict[str, str]) -> str:

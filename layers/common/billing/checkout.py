@@ -20,7 +20,7 @@ from billing import repository, stripe_gateway
 from billing.db import transaction
 from billing.errors import CheckoutSessionNotFound, InvoiceNotPayable
 from billing.fulfillment import fulfill_checkout_session
-from billing.invoices import require_company_invoice, require_contact
+from billing.invoices import require_contact_and_company_invoice
 from billing.money import normalize_currency, to_minor_units
 from billing.repository import ContactRecord, InvoiceRecord
 from billing.schema import PAYABLE_STATUSES
@@ -41,8 +41,7 @@ class _PreviousSession(Enum):
 def start_checkout(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
     settled = False
     with transaction() as conn:
-        contact = require_contact(conn, firebase_uid)
-        invoice = require_company_invoice(conn, contact, invoice_id, for_update=True)
+        contact, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id, for_update=True)
         _require_payable(invoice)
         amount_minor = to_minor_units(invoice.amount, invoice.currency)
         session: CheckoutSessionSnapshot | None = None
@@ -59,8 +58,7 @@ def start_checkout(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
 
 def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict[str, Any]:
     with transaction() as conn:
-        contact = require_contact(conn, firebase_uid)
-        invoice = require_company_invoice(conn, contact, invoice_id)
+        _, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id)
     if not _SESSION_ID.fullmatch(session_id) or invoice.stripe_checkout_session_id != session_id:
         raise CheckoutSessionNotFound()
     if invoice.status not in ("paid", "refunded"):
@@ -68,8 +66,9 @@ def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict
         session = stripe_gateway.retrieve_checkout_session(session_id)
         if session is None or session.invoice_id != invoice.id:
             raise CheckoutSessionNotFound()
-        with transaction() as conn:
-            invoice = fulfill_checkout_session(conn, session).invoice or invoice
+        if session.status != "open":  # an open session has nothing to apply: the invoice as read stands
+            with transaction() as conn:
+                invoice = fulfill_checkout_session(conn, session).invoice or invoice
     return {
         "success": invoice.status == "paid",
         "status": invoice.status,

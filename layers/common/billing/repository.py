@@ -85,40 +85,58 @@ def utc_now() -> datetime:
 
 def find_contact(conn: Connection, firebase_uid: str) -> ContactRecord | None:
     row = conn.execute(
-        select(contact.c.id, contact.c.contactCompanyId, contact.c.email, stripe_customer.c.stripeCustomerId)
-        .select_from(contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id))
-        .where(contact.c.firebaseUid == firebase_uid)
-    ).first()
-    if row is None:
-        return None
-    return ContactRecord(id=row.id, company_id=row.contactCompanyId, email=row.email,
-                         stripe_customer_id=row.stripeCustomerId)
+        select(*_CONTACT_COLUMNS).select_from(_CONTACT_WITH_CUSTOMER).where(contact.c.firebaseUid == firebase_uid)
+    ).mappings().first()
+    return _contact_record(row) if row else None
 
 
-def list_company_invoices(conn: Connection, company_id: str) -> list[InvoiceRecord]:
-    """The company's invoices, earliest due first (no due date last), then by invoice number."""
+def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[InvoiceRecord]:
+    """The invoices of the company of the contact signed in as `firebase_uid`, earliest due first (no due date
+    last), then by invoice number. Empty both when the company has none and when there is no such contact."""
     rows = conn.execute(
         select(invoice)
         .join(proposal, proposal.c.id == invoice.c.proposalId)
-        .where(proposal.c.companyId == company_id)
+        .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
+        .where(contact.c.firebaseUid == firebase_uid)
         .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
     ).mappings()
     return [InvoiceRecord.from_row(row) for row in rows]
 
 
-def find_company_invoice(
-    conn: Connection, invoice_id: str, company_id: str, *, for_update: bool = False
-) -> InvoiceRecord | None:
-    """The invoice if it belongs to the company; None both when it does not exist and when it is another's."""
+def find_contact_and_company_invoice(
+    conn: Connection, firebase_uid: str, invoice_id: str, *, for_update: bool = False
+) -> tuple[ContactRecord, InvoiceRecord] | None:
+    """The contact signed in as `firebase_uid` and the invoice `invoice_id` if the contact's company owns it, in
+    one statement; None both when the invoice does not exist and when it is another company's (and when there is
+    no such contact). `for_update` locks the invoice row only."""
     query = (
-        select(invoice)
-        .join(proposal, proposal.c.id == invoice.c.proposalId)
-        .where(invoice.c.id == invoice_id, proposal.c.companyId == company_id)
+        select(*_CONTACT_COLUMNS, invoice)
+        .select_from(
+            _CONTACT_WITH_CUSTOMER
+            .join(proposal, proposal.c.companyId == contact.c.contactCompanyId)
+            .join(invoice, invoice.c.proposalId == proposal.c.id)
+        )
+        .where(contact.c.firebaseUid == firebase_uid, invoice.c.id == invoice_id)
     )
     if for_update:
         query = query.with_for_update(of=invoice)
     row = conn.execute(query).mappings().first()
-    return InvoiceRecord.from_row(row) if row else None
+    return (_contact_record(row), InvoiceRecord.from_row(row)) if row else None
+
+
+# The contact's columns under names no Invoice column has (both tables have "id" and "stripeCustomerId").
+_CONTACT_COLUMNS = (
+    contact.c.id.label("contact.id"),
+    contact.c.contactCompanyId.label("contact.companyId"),
+    contact.c.email.label("contact.email"),
+    stripe_customer.c.stripeCustomerId.label("contact.stripeCustomerId"),
+)
+_CONTACT_WITH_CUSTOMER = contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id)
+
+
+def _contact_record(row: Mapping[Any, Any]) -> ContactRecord:
+    return ContactRecord(id=row["contact.id"], company_id=row["contact.companyId"], email=row["contact.email"],
+                         stripe_customer_id=row["contact.stripeCustomerId"])
 
 
 def find_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord | None:
