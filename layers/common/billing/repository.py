@@ -3,6 +3,9 @@
 State changes are single conditional UPDATEs (the WHERE clause states the transition's precondition), so
 concurrent writers cannot both win: PostgreSQL re-checks the WHERE clause of a row another transaction just
 changed, and the loser's UPDATE matches no row.
+
+The statements of the warm paths are built once, with bound parameters, and only executed per request: building
+a SQLAlchemy statement and computing its cache key costs more (30 to 80 µs) than a round trip to the database.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy.sql.dml import Update
 
 from billing.schema import (
     checkout_session,
@@ -93,13 +98,7 @@ def find_contact(conn: Connection, firebase_uid: str) -> ContactRecord | None:
 def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[InvoiceRecord]:
     """The invoices of the company of the contact signed in as `firebase_uid`, earliest due first (no due date
     last), then by invoice number. Empty both when the company has none and when there is no such contact."""
-    rows = conn.execute(
-        select(invoice)
-        .join(proposal, proposal.c.id == invoice.c.proposalId)
-        .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
-        .where(contact.c.firebaseUid == firebase_uid)
-        .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
-    ).mappings()
+    rows = conn.execute(_CONTACT_COMPANY_INVOICES, {"firebase_uid": firebase_uid}).mappings()
     return [InvoiceRecord.from_row(row) for row in rows]
 
 
@@ -109,18 +108,8 @@ def find_contact_and_company_invoice(
     """The contact signed in as `firebase_uid` and the invoice `invoice_id` if the contact's company owns it, in
     one statement; None both when the invoice does not exist and when it is another company's (and when there is
     no such contact). `for_update` locks the invoice row only."""
-    query = (
-        select(*_CONTACT_COLUMNS, invoice)
-        .select_from(
-            _CONTACT_WITH_CUSTOMER
-            .join(proposal, proposal.c.companyId == contact.c.contactCompanyId)
-            .join(invoice, invoice.c.proposalId == proposal.c.id)
-        )
-        .where(contact.c.firebaseUid == firebase_uid, invoice.c.id == invoice_id)
-    )
-    if for_update:
-        query = query.with_for_update(of=invoice)
-    row = conn.execute(query).mappings().first()
+    statement = _CONTACT_AND_COMPANY_INVOICE_FOR_UPDATE if for_update else _CONTACT_AND_COMPANY_INVOICE
+    row = conn.execute(statement, {"firebase_uid": firebase_uid, "invoice_id": invoice_id}).mappings().first()
     return (_contact_record(row), InvoiceRecord.from_row(row)) if row else None
 
 
@@ -132,6 +121,23 @@ _CONTACT_COLUMNS = (
     stripe_customer.c.stripeCustomerId.label("contact.stripeCustomerId"),
 )
 _CONTACT_WITH_CUSTOMER = contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id)
+_CONTACT_COMPANY_INVOICES = (
+    select(invoice)
+    .join(proposal, proposal.c.id == invoice.c.proposalId)
+    .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
+    .where(contact.c.firebaseUid == bindparam("firebase_uid"))
+    .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
+)
+_CONTACT_AND_COMPANY_INVOICE = (
+    select(*_CONTACT_COLUMNS, invoice)
+    .select_from(
+        _CONTACT_WITH_CUSTOMER
+        .join(proposal, proposal.c.companyId == contact.c.contactCompanyId)
+        .join(invoice, invoice.c.proposalId == proposal.c.id)
+    )
+    .where(contact.c.firebaseUid == bindparam("firebase_uid"), invoice.c.id == bindparam("invoice_id"))
+)
+_CONTACT_AND_COMPANY_INVOICE_FOR_UPDATE = _CONTACT_AND_COMPANY_INVOICE.with_for_update(of=invoice)
 
 
 def _contact_record(row: Mapping[Any, Any]) -> ContactRecord:
@@ -167,12 +173,8 @@ def attach_checkout_session(
 ) -> None:
     """Make `session_id` the invoice's current session and add it to the history (caller holds the row lock).
     A failed invoice is pending again: a new attempt to pay it has begun."""
-    conn.execute(
-        update(invoice)
-        .where(invoice.c.id == invoice_id)
-        .values(stripeCheckoutSessionId=session_id, stripeCustomerId=customer_id, status="pending",
-                updatedAt=utc_now())
-    )
+    conn.execute(_ATTACH_SESSION, {"b_invoice_id": invoice_id, "stripeCheckoutSessionId": session_id,
+                                   "stripeCustomerId": customer_id, "status": "pending", "updatedAt": utc_now()})
     insert_ignoring_conflict(conn, checkout_session, {
         "id": session_id,
         "invoiceId": invoice_id,
@@ -181,6 +183,10 @@ def attach_checkout_session(
         "currency": currency,
         "idempotencyKey": idempotency_key,
     })
+
+
+# Bound parameters of the WHERE clauses are named b_*: a parameter named after a column is a SET value.
+_ATTACH_SESSION = update(invoice).where(invoice.c.id == bindparam("b_invoice_id"))
 
 
 def find_invoice_by_payment_intent(conn: Connection, payment_intent_id: str) -> InvoiceRecord | None:
@@ -215,17 +221,30 @@ def transition_invoice(
 ) -> InvoiceRecord | None:
     """Apply `values` only if the invoice is in one of `from_statuses`, `session_id` (when given) is its current
     session and (when given) amount and currency match. Returns the updated invoice, or None if nothing matched."""
-    statement = update(invoice).where(invoice.c.id == invoice_id, invoice.c.status.in_(list(from_statuses)))
+    checks_amount = amount is not None and currency is not None
+    parameters = {"b_invoice_id": invoice_id, "b_from_statuses": list(from_statuses), **values, "updatedAt": utc_now()}
     if session_id is not None:
-        statement = statement.where(invoice.c.stripeCheckoutSessionId == session_id)
-    if amount is not None and currency is not None:
-        statement = statement.where(
-            invoice.c.amount == amount, func.upper(invoice.c.currency) == currency.upper()
-        )
-    row = conn.execute(
-        statement.values(**values, updatedAt=utc_now()).returning(*invoice.c)
-    ).mappings().first()
+        parameters["b_session_id"] = session_id
+    if checks_amount:
+        parameters |= {"b_amount": amount, "b_currency": (currency or "").upper()}
+    row = conn.execute(_transition_statement(session_id is not None, checks_amount), parameters).mappings().first()
     return InvoiceRecord.from_row(row) if row else None
+
+
+@cache
+def _transition_statement(checks_session: bool, checks_amount: bool) -> Update:
+    statement = update(invoice).where(
+        invoice.c.id == bindparam("b_invoice_id"),
+        invoice.c.status.in_(bindparam("b_from_statuses", expanding=True)),
+    )
+    if checks_session:
+        statement = statement.where(invoice.c.stripeCheckoutSessionId == bindparam("b_session_id"))
+    if checks_amount:
+        statement = statement.where(
+            invoice.c.amount == bindparam("b_amount", type_=invoice.c.amount.type),
+            func.upper(invoice.c.currency) == bindparam("b_currency"),
+        )
+    return statement.returning(*invoice.c)
 
 
 @dataclass(frozen=True)
@@ -258,11 +277,10 @@ def claim_event(
 
 
 def record_event_outcome(conn: Connection, event_id: str, outcome: str) -> None:
-    conn.execute(
-        update(stripe_event)
-        .where(stripe_event.c.id == event_id)
-        .values(outcome=outcome, processedAt=utc_now())
-    )
+    conn.execute(_RECORD_OUTCOME, {"b_event_id": event_id, "outcome": outcome, "processedAt": utc_now()})
+
+
+_RECORD_OUTCOME = update(stripe_event).where(stripe_event.c.id == bindparam("b_event_id"))
 
 
 def record_event_failure(
@@ -336,7 +354,7 @@ _CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed", "prevented")
 
 
 def _upsert_adjustment(conn: Connection, values: Mapping[str, Any]) -> None:
-    statement = _dialect_insert(conn)(payment_adjustment).values(**values)
+    statement = _dialect_insert(conn.dialect.name)(payment_adjustment).values(**values)
     excluded, current = statement.excluded, payment_adjustment.c
     conn.execute(statement.on_conflict_do_update(
         index_elements=[current.id],
@@ -364,14 +382,20 @@ def adjustments_for(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
 
 def insert_ignoring_conflict(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
-    result = conn.execute(_dialect_insert(conn)(table).values(**values).on_conflict_do_nothing())
+    result = conn.execute(_insert_ignoring_conflict(conn.dialect.name, table), dict(values))
     return bool(result.rowcount)
 
 
-def _dialect_insert(conn: Connection) -> Any:
+@cache
+def _insert_ignoring_conflict(dialect_name: str, table: Any) -> Any:
+    """Its columns are the keys of the values it is executed with."""
+    return _dialect_insert(dialect_name)(table).on_conflict_do_nothing()
+
+
+def _dialect_insert(dialect_name: str) -> Any:
     """The INSERT construct with ON CONFLICT for the connection's database. Imported here, not at the top: a
     function on Lambda only ever talks to PostgreSQL, and each dialect package costs its import time."""
-    if conn.dialect.name == "sqlite":
+    if dialect_name == "sqlite":
         from sqlalchemy.dialects import sqlite
 
         return sqlite.insert

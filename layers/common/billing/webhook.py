@@ -134,9 +134,13 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise BadRequest("invalid or missing Stripe-Signature") from None
     try:
-        event = _storable(json.loads(payload))
+        event = json.loads(payload)
     except ValueError:
         raise BadRequest("webhook body is not JSON") from None
+    # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
+    # from a \u escape: without one, there is nothing to replace.
+    if b"\\u" in payload:
+        event = _storable(event)
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
