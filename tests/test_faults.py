@@ -3,6 +3,7 @@ Stripe times out, drops connections or stays down. Each time nothing is half-don
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -37,6 +38,14 @@ def terminate_connections(admin_engine: Engine, db_engine: Engine):
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )).scalar_one()
+            # pg_terminate_backend only signals: wait until the backends have said goodbye and closed their
+            # sockets, as they have by the time a container that sat idle through a failover is invoked again.
+            deadline = time.monotonic() + 10
+            while conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
         db_engine.dispose()  # the fixtures' own pool held some of them
         return int(killed)
 
