@@ -82,11 +82,11 @@ def run_phase(handler: Any, events: list[dict[str, Any]], warmup: int, counters:
         response = handler(request, CONTEXT)
         elapsed = time.perf_counter() - began
         after = counters.snapshot()
-        statements, connections, db_wait, db_writes, http_s, http_requests = (
+        statements, connections, db_wait, db_writes, http_s, http_requests, db_driver = (
             a - b for a, b in zip(after, before, strict=True))
         samples.append({"ms": elapsed * 1000, "statements": statements, "connections": connections,
                         "db_wait_ms": db_wait * 1000, "db_writes": db_writes, "http_ms": http_s * 1000,
-                        "http_requests": http_requests})
+                        "http_requests": http_requests, "db_driver_ms": db_driver * 1000})
         answers.append(summarize(response))
         if index == 0:
             sql_of_first = counters.sql[sql_mark:]

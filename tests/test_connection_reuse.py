@@ -1,14 +1,23 @@
 """What a warm request says to PostgreSQL: no ping on a connection just used, the transaction ended in one round
-trip, and a connection that may be dead is pinged (and replaced) before a request relies on it.
+trip, and a connection that may be dead is pinged (and replaced) before a request relies on it. And how the
+connection is secured: with a CA bundle, TLS verified against it or no connection at all; without one, TLS
+whenever the server offers it.
 
 The spy records what pg8000 sends (it wraps pg8000's two ways of sending a statement and changes nothing)."""
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from pg8000.core import CoreConnection
+from pg8000.exceptions import InterfaceError as Pg8000InterfaceError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError
 
 from billing import db as billing_db
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer
+from tests.support.tls_postgres import TlsPostgresProxy
 
 
 @pytest.fixture
@@ -75,3 +84,105 @@ def test_a_connection_cut_since_its_last_request_is_replaced_and_the_request_suc
     with billing_db.transaction() as conn:
         assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != old_backend
     db("SELECT pg_terminate_backend(:pid)", pid=old_backend)
+
+
+def test_with_a_ca_bundle_a_server_without_tls_is_refused_never_used_in_plaintext(database_url, tmp_path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(FirebaseTokenIssuer("any").certificate_pem)  # a CA the test server's certificate is not from
+    engine = billing_db.create_database_engine(database_url, ca_bundle=str(bundle))
+    try:
+        with pytest.raises(InterfaceError) as refused:  # the test server has no TLS
+            engine.connect()
+        assert isinstance(refused.value.orig, Pg8000InterfaceError) and "refuses SSL" in str(refused.value.orig)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def tls_proxy():
+    """PostgreSQL behind TLS with a certificate for "localhost" and 127.0.0.1 (the test server itself has none)."""
+    with TlsPostgresProxy() as proxy:
+        yield proxy
+
+
+def _through(proxy, database_url: str, host: str = "localhost") -> str:
+    return make_url(database_url).set(host=host, port=proxy.port).render_as_string(hide_password=False)
+
+
+def _bundle(tmp_path, pem: str) -> str:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(pem)
+    return str(bundle)
+
+
+def _refusal(error: BaseException):
+    """The certificate verification error behind `error` (SQLAlchemy or pg8000 may wrap it), or None."""
+    seen: BaseException | None = error
+    while seen is not None and not isinstance(seen, ssl.SSLCertVerificationError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def test_with_a_ca_bundle_a_server_certified_by_it_is_used_over_verified_tls(database_url, tls_proxy, tmp_path) -> None:
+    engine = billing_db.create_database_engine(
+        _through(tls_proxy, database_url), ca_bundle=_bundle(tmp_path, tls_proxy.ca_pem)
+    )
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+            sock = conn.connection.dbapi_connection._usock  # type: ignore[union-attr]
+            assert isinstance(sock, ssl.SSLSocket)
+            peer = sock.getpeercert()  # {} unless the certificate was verified
+            assert peer and ("DNS", "localhost") in peer["subjectAltName"]
+    finally:
+        engine.dispose()
+    assert [connection.tls for connection in tls_proxy.connections] == [True]
+
+
+def test_with_a_ca_bundle_a_certificate_from_another_ca_is_refused_before_anything_is_sent(
+    database_url, tls_proxy, tmp_path
+) -> None:
+    engine = billing_db.create_database_engine(
+        _through(tls_proxy, database_url), ca_bundle=_bundle(tmp_path, tls_proxy.other_ca_pem)
+    )
+    try:
+        with pytest.raises(Exception) as refused:
+            engine.connect()
+    finally:
+        engine.dispose()
+    tls_proxy.stop()  # its threads are joined: what it recorded is final
+
+    refusal = _refusal(refused.value)
+    assert refusal is not None and refusal.verify_message == "unable to get local issuer certificate"
+    # One connection, no TLS session, not a byte to PostgreSQL; and no second try in plaintext
+    assert [(c.tls, c.bytes_to_server) for c in tls_proxy.connections] == [(False, 0)]
+
+
+def test_with_a_ca_bundle_a_certificate_for_another_host_is_refused(database_url, tmp_path) -> None:
+    # 127.0.0.2 reaches this machine (all of 127/8 is loopback on Linux); the certificate names only localhost and
+    # 127.0.0.1, and is otherwise good: the right CA's
+    with TlsPostgresProxy(host="127.0.0.2") as proxy:
+        engine = billing_db.create_database_engine(
+            _through(proxy, database_url, host="127.0.0.2"), ca_bundle=_bundle(tmp_path, proxy.ca_pem)
+        )
+        try:
+            with pytest.raises(Exception) as refused:
+                engine.connect()
+        finally:
+            engine.dispose()
+
+    refusal = _refusal(refused.value)
+    assert refusal is not None and "mismatch" in refusal.verify_message
+    assert [(c.tls, c.bytes_to_server) for c in proxy.connections] == [(False, 0)]
+
+
+def test_without_a_ca_bundle_a_server_offering_tls_is_used_over_tls(database_url, tls_proxy) -> None:
+    engine = billing_db.create_database_engine(_through(tls_proxy, database_url))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+            sock = conn.connection.dbapi_connection._usock  # type: ignore[union-attr]
+            assert isinstance(sock, ssl.SSLSocket)
+            assert sock.getpeercert(binary_form=True) == tls_proxy.certificate_der  # the proxy's, unverified
+    finally:
+        engine.dispose()

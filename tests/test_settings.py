@@ -120,3 +120,9 @@ def test_reconciliation_window_and_batch_must_be_positive_integers() -> None:
         load_settings(needs, {"RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "-1"})
     settings = load_settings(needs, {"RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "100"})
     assert (settings.reconcile_after_minutes, settings.reconcile_batch_size) == (30, 100)
+
+
+def test_a_database_ca_bundle_must_exist(tmp_path) -> None:
+    environ = {"DATABASE_URL": "postgresql+pg8000://u@db.example/x", "DATABASE_CA_BUNDLE": str(tmp_path / "nope.pem")}
+    with pytest.raises(ConfigurationError, match="DATABASE_CA_BUNDLE"):
+        load_settings(frozenset({Need.DATABASE}), environ)

@@ -31,6 +31,7 @@ class Need(Enum):
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    database_ca_bundle: str | None = None  # PEM file: the database's TLS certificate is verified against it
     firebase_project_id: str | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -58,6 +59,10 @@ def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.enviro
         values["database_url"] = required(
             "DATABASE_URL (or DATABASE_SECRET_ARN)", environ.get("DATABASE_URL") or secrets.database_url()
         )
+        ca_bundle = environ.get("DATABASE_CA_BUNDLE") or None
+        if ca_bundle and not os.path.isfile(ca_bundle):
+            problems.append("DATABASE_CA_BUNDLE (no such file)")
+        values["database_ca_bundle"] = ca_bundle
     if Need.FIREBASE in needs:
         values["firebase_project_id"] = required("FIREBASE_PROJECT_ID", environ.get("FIREBASE_PROJECT_ID"))
         _refuse_emulator_outside_local_runs(environ)

@@ -1,0 +1,152 @@
+"""PostgreSQL with TLS, for the tests: the local server has none, yet billing.db's verified mode (a CA bundle) must
+be shown to check a real certificate's chain and name, not merely to ask for TLS.
+
+TlsPostgresProxy answers the SSLRequest with "S" as a TLS-enabled server does, handshakes with a certificate (for
+localhost and 127.0.0.1) from a CA made for the test, then relays the session in plaintext to the real server; a
+client starting without TLS is relayed too, as a real server would take it. Per client connection it records
+whether TLS was established and how many bytes reached PostgreSQL: a refused certificate must mean none."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import select
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # length 8, then the SSLRequest code
+_POLL_SECONDS = 0.1  # how soon the threads notice stop()
+_PEM = serialization.Encoding.PEM
+_Issuer = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+
+
+def _certificate(name: str, issuer: _Issuer | None = None, sans: list[x509.GeneralName] | None = None) -> _Issuer:
+    """A CA (without issuer: self-signed) or a server certificate for `sans`. EC keys, as they take no time to make.
+    Python 3.13's default client context verifies strictly (VERIFY_X509_STRICT): without the key identifiers and
+    the CA's key usage that a real CA puts in, the chain would be refused for that, not for what a test means."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_certificate, issuer_key = issuer or (None, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_certificate.subject if issuer_certificate else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
+    if issuer is None:
+        unused = ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "encipher_only")
+        uses = dict.fromkeys((*unused, "decipher_only"), False) | {"key_cert_sign": True, "crl_sign": True}
+        builder = builder.add_extension(x509.KeyUsage(digital_signature=True, **uses), critical=True)
+    else:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans or []), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+@dataclass
+class Relayed:
+    """One client connection: whether its TLS handshake completed, and the bytes of it that reached PostgreSQL."""
+
+    tls: bool = False
+    bytes_to_server: int = 0
+
+
+class TlsPostgresProxy:
+    """`with TlsPostgresProxy() as proxy:` listens on host:proxy.port until the block ends."""
+
+    def __init__(self, host: str = "127.0.0.1", server: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        ca = _certificate("billing tests CA")
+        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        certificate, key = _certificate("billing tests PostgreSQL", ca, sans)
+        self.ca_pem = ca[0].public_bytes(_PEM).decode()
+        self.other_ca_pem = _certificate("unrelated CA")[0].public_bytes(_PEM).decode()
+        self.certificate_der = certificate.public_bytes(serialization.Encoding.DER)
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as directory:  # load_cert_chain reads files only; they are not kept
+            chain, private = Path(directory, "server.pem"), Path(directory, "server.key")
+            chain.write_bytes(certificate.public_bytes(_PEM))
+            pkcs8, unencrypted = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            private.write_bytes(key.private_bytes(_PEM, pkcs8, unencrypted))
+            self._tls.load_cert_chain(chain, private)
+        self._server, self._stopping = server, threading.Event()
+        self.connections: list[Relayed] = []
+        self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(_POLL_SECONDS)  # accept() wakes up to see stop(); closing would not wake it
+        self.port: int = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def __enter__(self) -> TlsPostgresProxy:
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop accepting, end every relay and close its sockets. Joined, so `connections` is final afterwards."""
+        self._stopping.set()
+        for thread in self._threads:  # the accept thread first: no thread is added once it has ended
+            if thread.ident is not None:
+                thread.join(timeout=10)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            relayed = Relayed()
+            self.connections.append(relayed)
+            self._threads.append(threading.Thread(target=self._serve, args=(client, relayed), daemon=True))
+            self._threads[-1].start()
+
+    def _serve(self, client: socket.socket, relayed: Relayed) -> None:
+        sockets = [client]
+        try:
+            client.settimeout(5)  # a client stalled mid-handshake cannot hold stop() for long
+            first = client.recv(8, socket.MSG_WAITALL)
+            if first == _SSL_REQUEST:
+                client.sendall(b"S")
+                client = self._tls.wrap_socket(client, server_side=True)  # raises if the client rejects us
+                sockets.append(client)
+                relayed.tls, first = True, b""
+            # PostgreSQL is reached only now: nothing of a connection whose handshake failed gets there
+            server = socket.create_connection(self._server, timeout=5)
+            sockets.append(server)
+            server.sendall(first)  # a plaintext client's first 8 bytes are its startup message's
+            relayed.bytes_to_server += len(first)
+            peers = {client: server, server: client}
+            while not self._stopping.is_set():
+                readable, _, _ = select.select(list(peers), [], [], _POLL_SECONDS)
+                for source in readable:
+                    data = source.recv(65536)
+                    # OpenSSL may hold decrypted bytes beyond what recv returned, which select() cannot see
+                    while data and isinstance(source, ssl.SSLSocket) and source.pending():
+                        data += source.recv(source.pending())
+                    if not data:
+                        return  # one side hung up: the other is closed below
+                    peers[source].sendall(data)
+                    if source is client:
+                        relayed.bytes_to_server += len(data)
+        except OSError:  # ssl.SSLError included: the handshake was refused, or a side went away
+            return
+        finally:
+            for each in sockets:
+                each.close()
