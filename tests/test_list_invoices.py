@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -42,6 +44,21 @@ def test_invoice_fields_follow_the_seed(world, api) -> None:
     assert invoice["dueDate"] == "2025-02-01T00:00:00.000Z"
     assert invoice["paidAt"] is None and invoice["paidByContactId"] is None
     assert invoice["createdAt"].endswith("Z")
+
+
+def test_timestamps_are_utc_to_the_millisecond_whatever_offset_they_were_written_with(world, api, db) -> None:
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme, due="2025-02-01T23:30:00-02:00")
+    db('UPDATE "Invoice" SET status = \'paid\', "paidAt" = :paid, "paidByContactId" = :payer WHERE id = :id',
+       paid="2025-05-06T07:08:09.123456+02:00", payer=alice.id, id=invoice_id)
+
+    (invoice,) = api.list_invoices(alice)[1]["invoices"]
+
+    assert invoice["dueDate"] == "2025-02-02T01:30:00.000Z"
+    assert invoice["paidAt"] == "2025-05-06T05:08:09.123Z"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", invoice["createdAt"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", invoice["updatedAt"])
 
 
 def test_amounts_are_exact_numbers(world, api) -> None:

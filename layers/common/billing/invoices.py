@@ -6,7 +6,6 @@ sends) -> invoices of that company's proposals.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -46,33 +45,4 @@ def list_invoices(firebase_uid: str) -> dict[str, Any]:
         invoices = repository.list_contact_company_invoices(conn, firebase_uid)
         if not invoices:  # none to show, or no contact to show them to
             require_contact(conn, firebase_uid)
-    return {"invoices": [invoice_view(invoice) for invoice in invoices]}
-
-
-def invoice_view(invoice: InvoiceRecord) -> dict[str, Any]:
-    """The seed's field names; amounts in major units, timestamps ISO 8601 UTC."""
-    return {
-        "id": invoice.id,
-        "invoiceNumber": invoice.invoice_number,
-        "proposalId": invoice.proposal_id,
-        "amount": invoice.amount,
-        "currency": invoice.currency,
-        "description": invoice.description,
-        "status": invoice.status,
-        "dueDate": iso_timestamp(invoice.due_date),
-        "paidAt": iso_timestamp(invoice.paid_at),
-        "paidByContactId": invoice.paid_by_contact_id,
-        "week": invoice.week,
-        "trigger": invoice.trigger,
-        "paymentScheduleId": invoice.payment_schedule_id,
-        "createdAt": iso_timestamp(invoice.created_at),
-        "updatedAt": iso_timestamp(invoice.updated_at),
-    }
-
-
-def iso_timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a Prisma-made column is timestamp without time zone, holding UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"invoices": invoices}

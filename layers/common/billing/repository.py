@@ -17,8 +17,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, Text, bindparam, case, func, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.functions import FunctionElement
 
 from billing.schema import (
     checkout_session,
@@ -95,11 +97,32 @@ def find_contact(conn: Connection, firebase_uid: str) -> ContactRecord | None:
     return _contact_record(row) if row else None
 
 
-def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[InvoiceRecord]:
-    """The invoices of the company of the contact signed in as `firebase_uid`, earliest due first (no due date
-    last), then by invoice number. Empty both when the company has none and when there is no such contact."""
-    rows = conn.execute(_CONTACT_COMPANY_INVOICES, {"firebase_uid": firebase_uid}).mappings()
-    return [InvoiceRecord.from_row(row) for row in rows]
+def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[dict[str, Any]]:
+    """The invoices of the company of the contact signed in as `firebase_uid`, as the listing shows them (the
+    seed's field names; amounts exact, in major units; timestamps ISO 8601 in UTC), earliest due first (no due
+    date last), then by invoice number. Empty both when the company has none and when there is no such contact."""
+    rows = conn.execute(_CONTACT_COMPANY_INVOICES, {"firebase_uid": firebase_uid})
+    return [dict(zip(_LISTING_FIELDS, row, strict=True)) for row in rows]
+
+
+class iso_utc(FunctionElement[str]):
+    """A timestamp as the API writes it, ISO 8601 in UTC to the millisecond ("2026-01-31T09:30:00.000Z"), formatted
+    by the database: a listing then reads text instead of parsing timestamps only to format them again."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(iso_utc, "postgresql")
+def _iso_utc_on_postgresql(element: iso_utc, compiler: Any, **kw: Any) -> str:
+    # to_char truncates to the millisecond, as Python's isoformat(timespec="milliseconds") does
+    return f"""to_char({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+@compiles(iso_utc, "sqlite")
+def _iso_utc_on_sqlite(element: iso_utc, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps these columns as UTC text; %f is seconds with milliseconds (rounded, not truncated)
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {compiler.process(element.clauses, **kw)})"
 
 
 def find_contact_and_company_invoice(
@@ -121,10 +144,31 @@ _CONTACT_COLUMNS = (
     stripe_customer.c.stripeCustomerId.label("contact.stripeCustomerId"),
 )
 _CONTACT_WITH_CUSTOMER = contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id)
+_LISTING = {
+    "id": invoice.c.id,
+    "invoiceNumber": invoice.c.invoiceNumber,
+    "proposalId": invoice.c.proposalId,
+    "amount": invoice.c.amount,
+    "currency": invoice.c.currency,
+    "description": invoice.c.description,
+    "status": invoice.c.status,
+    "dueDate": iso_utc(invoice.c.dueDate),
+    "paidAt": iso_utc(invoice.c.paidAt),
+    "paidByContactId": invoice.c.paidByContactId,
+    "week": invoice.c.week,
+    "trigger": invoice.c.trigger,
+    "paymentScheduleId": invoice.c.paymentScheduleId,
+    "createdAt": iso_utc(invoice.c.createdAt),
+    "updatedAt": iso_utc(invoice.c.updatedAt),
+}
+_LISTING_FIELDS = tuple(_LISTING)
 _CONTACT_COMPANY_INVOICES = (
-    select(invoice)
-    .join(proposal, proposal.c.id == invoice.c.proposalId)
-    .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
+    select(*(column.label(field) for field, column in _LISTING.items()))
+    .select_from(
+        invoice
+        .join(proposal, proposal.c.id == invoice.c.proposalId)
+        .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
+    )
     .where(contact.c.firebaseUid == bindparam("firebase_uid"))
     .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
 )
