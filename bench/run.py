@@ -86,7 +86,7 @@ class Plan:
     processes: int = 4
 
 
-FULL = Plan(cold_runs=7, warmup=50, iterations=1000, naive_iterations=300, distinct_events=1500, duplicates=500)
+FULL = Plan(cold_runs=11, warmup=50, iterations=1000, naive_iterations=300, distinct_events=1500, duplicates=500)
 QUICK = Plan(cold_runs=3, warmup=20, iterations=200, naive_iterations=100, distinct_events=300, duplicates=100)
 
 
