@@ -6,16 +6,17 @@ changed, and the loser's UPDATE matches no row.
 
 The statements of the warm paths are built once, with bound parameters, and only executed per request: building
 a SQLAlchemy statement and computing its cache key costs more (30 to 80 µs) than a round trip to the database.
+Records are NamedTuples: as immutable as frozen dataclasses, and defining one costs a cold start a fraction of
+what a dataclass costs (its generated methods are compiled at import, ~0.6 ms each).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Text, bindparam, case, func, select, update
 from sqlalchemy.ext.compiler import compiles
@@ -33,16 +34,14 @@ from billing.schema import (
 )
 
 
-@dataclass(frozen=True)
-class ContactRecord:
+class ContactRecord(NamedTuple):
     id: str
     company_id: str | None
     email: str | None
     stripe_customer_id: str | None
 
 
-@dataclass(frozen=True)
-class InvoiceRecord:
+class InvoiceRecord(NamedTuple):
     id: str
     proposal_id: str
     invoice_number: str
@@ -291,8 +290,7 @@ def _transition_statement(checks_session: bool, checks_amount: bool) -> Update:
     return statement.returning(*invoice.c)
 
 
-@dataclass(frozen=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
     id: str
     type: str
     invoice_id: str | None
