@@ -7,16 +7,21 @@ The spy records what pg8000 sends (it wraps pg8000's two ways of sending a state
 
 from __future__ import annotations
 
+import os
 import ssl
+from datetime import UTC, datetime
 
 import pytest
 from pg8000.core import CoreConnection
 from pg8000.exceptions import InterfaceError as Pg8000InterfaceError
+from sqlalchemy import create_engine, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError
 
 from billing import db as billing_db
+from billing import repository
 from tests.doubles.firebase_tokens import FirebaseTokenIssuer
+from tests.support.database import SERVER_URL, create_database, drop_database
 from tests.support.tls_postgres import TlsPostgresProxy
 
 
@@ -185,3 +190,23 @@ def test_without_a_ca_bundle_a_server_offering_tls_is_used_over_tls(database_url
             assert sock.getpeercert(binary_form=True) == tls_proxy.certificate_der  # the proxy's, unverified
     finally:
         engine.dispose()
+
+
+def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None:
+    url = create_database(f"tz_{os.getpid()}")
+    try:
+        with create_engine(SERVER_URL, isolation_level="AUTOCOMMIT").connect() as server:
+            server.exec_driver_sql(f'ALTER DATABASE "{make_url(url).database}" SET timezone TO \'Asia/Kolkata\'')
+        plain, ours = create_engine(url), billing_db.create_database_engine(url)
+        try:
+            with plain.connect() as conn:
+                assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "Asia/Kolkata"  # the database default
+            with ours.connect() as conn:
+                assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "UTC"
+                formatted = conn.execute(select(repository.iso_utc(literal(datetime(2025, 1, 1, 23, 30, tzinfo=UTC)))))
+                assert formatted.scalar_one() == "2025-01-01T23:30:00.000Z"
+        finally:
+            plain.dispose()
+            ours.dispose()
+    finally:
+        drop_database(url)

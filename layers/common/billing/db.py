@@ -58,6 +58,7 @@ def create_database_engine(url: str, ca_bundle: str | None = None, **options: An
     if created.dialect.name == "sqlite":
         _give_sqlite_postgresql_guarantees(created)
     if created.dialect.driver == "pg8000":
+        _sessions_in_utc(created)
         _connect_with_tls(created, ca_bundle)
         _parse_timestamps_fast(created)
         _remember_placeholder_rewrites()
@@ -140,6 +141,16 @@ def _server_has_written(dbapi_connection: Any) -> bool:
     except (OSError, ValueError):  # closed already
         return True
     return bool(readable)
+
+
+def _sessions_in_utc(pg8000_engine: Engine) -> None:
+    """Every session runs in UTC, whatever the server's or the database's default time zone: the listing has
+    PostgreSQL format timestamps as UTC text, and a Prisma-made `timestamp` column (without time zone) holds UTC.
+    Sent in the startup message, so it costs no round trip."""
+
+    @event.listens_for(pg8000_engine, "do_connect")
+    def _in_utc(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams.setdefault("startup_params", {"TimeZone": "UTC"})
 
 
 def _connect_with_tls(pg8000_engine: Engine, ca_bundle: str | None) -> None:
