@@ -57,8 +57,6 @@ def install(database_port: int, keep_sql: bool = True) -> Counters:
     def _count_connection(dbapi_connection: Any, record: Any) -> None:
         COUNTERS.connections += 1
 
-    readinto, write = socket.SocketIO.readinto, socket.SocketIO.write
-
     def is_database(raw: socket.SocketIO) -> bool:
         port = getattr(raw, "_bench_peer_port", None)
         if port is None:
@@ -69,54 +67,34 @@ def install(database_port: int, keep_sql: bool = True) -> Counters:
             raw._bench_peer_port = port  # type: ignore[attr-defined]
         return port in _database_ports
 
-    def timed_readinto(self: socket.SocketIO, buffer: Any) -> Any:
-        if not is_database(self):
-            return readinto(self, buffer)
-        began = time.perf_counter()
-        try:
-            return readinto(self, buffer)
-        finally:
-            COUNTERS.db_wait_s += time.perf_counter() - began
-
-    def timed_write(self: socket.SocketIO, data: Any) -> Any:
-        if not is_database(self):
-            return write(self, data)
-        began = time.perf_counter()
-        try:
-            return write(self, data)
-        finally:
-            COUNTERS.db_wait_s += time.perf_counter() - began
-            COUNTERS.db_writes += 1
-
-    socket.SocketIO.readinto = timed_readinto  # type: ignore[method-assign,assignment]
-    socket.SocketIO.write = timed_write  # type: ignore[method-assign,assignment]
+    socket.SocketIO.readinto = _timed(socket.SocketIO.readinto, "db_wait_s", only=is_database)  # type: ignore[method-assign]
+    socket.SocketIO.write = _timed(socket.SocketIO.write, "db_wait_s", "db_writes", only=is_database)  # type: ignore[method-assign]
 
     # Every statement, BEGIN and COMMIT goes through one of these two (ours and the baseline alike): the time
     # the driver needs for the round trips, its protocol and its decoding of the rows, as the application sees it.
     from pg8000.core import CoreConnection
 
-    def timed(sends: Any) -> Any:
-        def timed_sends(self: Any, *args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return sends(self, *args, **kwargs)
-            finally:
-                COUNTERS.db_driver_s += time.perf_counter() - began
-
-        return timed_sends
-
     for name in ("execute_simple", "execute_unnamed"):
-        setattr(CoreConnection, name, timed(getattr(CoreConnection, name)))
+        setattr(CoreConnection, name, _timed(getattr(CoreConnection, name), "db_driver_s"))
 
-    send = requests.adapters.HTTPAdapter.send
+    requests.adapters.HTTPAdapter.send = _timed(  # type: ignore[method-assign]
+        requests.adapters.HTTPAdapter.send, "http_s", "http_requests")
+    return COUNTERS
 
-    def timed_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+
+def _timed(method: Any, seconds: str, calls: str | None = None, only: Any = None) -> Any:
+    """`method`, adding the time each call takes to COUNTERS.<seconds> (and one to COUNTERS.<calls>), for the
+    calls on objects `only` accepts (all when None)."""
+
+    def timed_method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if only is not None and not only(self):
+            return method(self, *args, **kwargs)
         began = time.perf_counter()
         try:
-            return send(self, request, *args, **kwargs)
+            return method(self, *args, **kwargs)
         finally:
-            COUNTERS.http_s += time.perf_counter() - began
-            COUNTERS.http_requests += 1
+            setattr(COUNTERS, seconds, getattr(COUNTERS, seconds) + time.perf_counter() - began)
+            if calls:
+                setattr(COUNTERS, calls, getattr(COUNTERS, calls) + 1)
 
-    requests.adapters.HTTPAdapter.send = timed_send  # type: ignore[method-assign]
-    return COUNTERS
+    return timed_method

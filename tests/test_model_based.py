@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
@@ -438,22 +437,11 @@ def _deliver_until_accepted(api, event) -> None:
         assert api.deliver(event)[0] == 200
 
 
-@pytest.fixture
-def paid_session_unknown_to_the_database(world, api, stripe_double):
-    """Alice paid by card; the checkout.session.completed event is still in flight."""
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, created = api.checkout(alice, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    return invoice_id, completed
-
-
 def test_a_full_refund_whose_event_overtakes_the_payment_ends_refunded(
-    paid_session_unknown_to_the_database, api, stripe_double, functions, db
+    payment_not_yet_recorded, api, stripe_double, functions, db
 ) -> None:
     """Found by the model: the invoice became paid and stayed paid although Stripe had refunded it."""
-    invoice_id, completed = paid_session_unknown_to_the_database
+    invoice_id, completed = payment_not_yet_recorded
     (refunded,) = stripe_double.refund(completed["data"]["object"]["payment_intent"])
 
     first_status, _ = api.deliver(refunded)  # Stripe does not keep order: the refund arrives first
@@ -466,10 +454,10 @@ def test_a_full_refund_whose_event_overtakes_the_payment_ends_refunded(
 
 
 def test_a_dispute_whose_event_overtakes_the_payment_is_recorded(
-    paid_session_unknown_to_the_database, api, stripe_double, functions, db
+    payment_not_yet_recorded, api, stripe_double, functions, db
 ) -> None:
     """Found by the model: answered 'unknown_invoice' and never recorded."""
-    invoice_id, completed = paid_session_unknown_to_the_database
+    invoice_id, completed = payment_not_yet_recorded
     (disputed,) = stripe_double.dispute(completed["data"]["object"]["payment_intent"])
 
     first_status, _ = api.deliver(disputed)

@@ -6,13 +6,9 @@ import pytest
 
 
 @pytest.fixture
-def paid_invoice(world, api, stripe_double):
+def paid_invoice(payment_not_yet_recorded, api):
     """A 500.00 USD invoice paid by card, its webhook processed. Returns (invoice_id, payment_intent_id)."""
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, created = api.checkout(alice, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
+    invoice_id, completed = payment_not_yet_recorded
     assert api.deliver(completed)[1]["outcome"] == "paid"
     return invoice_id, completed["data"]["object"]["payment_intent"]
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from billing import repository, stripe_gateway
 from billing.db import transaction
 from billing.errors import CheckoutSessionNotFound, InvoiceNotPayable
-from billing.fulfillment import fulfill_checkout_session
+from billing.fulfillment import fulfill_checkout_session, has_anything_to_apply
 from billing.invoices import require_contact_and_company_invoice
 from billing.money import normalize_currency, to_minor_units
 from billing.repository import ContactRecord, InvoiceRecord
@@ -66,7 +66,7 @@ def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict
         session = stripe_gateway.retrieve_checkout_session(session_id)
         if session is None or session.invoice_id != invoice.id:
             raise CheckoutSessionNotFound()
-        if session.status != "open":  # an open session has nothing to apply: the invoice as read stands
+        if has_anything_to_apply(session):  # otherwise the invoice as read stands
             with transaction() as conn:
                 invoice = fulfill_checkout_session(conn, session).invoice or invoice
     return {

@@ -53,7 +53,7 @@ def fulfill_checkout_session(
 
     transition = _transition_for(session, async_payment_failed)
     if transition is None:
-        return FulfillmentResult(Outcome.NOT_FINISHED, repository.find_invoice(conn, invoice_id))
+        return FulfillmentResult(Outcome.NOT_FINISHED, None)
     outcome, from_statuses, values, check_amount = transition
 
     amount = _session_amount(session) if check_amount else None
@@ -72,6 +72,12 @@ def fulfill_checkout_session(
     if updated is not None:
         return _logged(FulfillmentResult(outcome, updated), session)
     return _logged(_why_unchanged(conn, invoice_id, session, amount), session)
+
+
+def has_anything_to_apply(session: CheckoutSessionSnapshot) -> bool:
+    """False for a session still open: fulfilling it would change nothing, so a caller need not open a
+    transaction for it."""
+    return _transition_for(session, async_payment_failed=False) is not None
 
 
 def _transition_for(

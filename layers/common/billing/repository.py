@@ -101,7 +101,7 @@ def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[d
     seed's field names; amounts exact, in major units; timestamps ISO 8601 in UTC), earliest due first (no due
     date last), then by invoice number. Empty both when the company has none and when there is no such contact."""
     rows = conn.execute(_CONTACT_COMPANY_INVOICES, {"firebase_uid": firebase_uid})
-    return [dict(zip(_LISTING_FIELDS, row, strict=True)) for row in rows]
+    return [dict(zip(_LISTING_FIELDS, row, strict=True)) for row in rows]  # Row._asdict takes ~3x as long
 
 
 class iso_utc(FunctionElement[str]):
