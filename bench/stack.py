@@ -109,6 +109,7 @@ class LocalStack:
             "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
             "STRIPE_API_BASE": self.stripe_double.url,
             "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "STRIPE_MODE": "test",
             "PORTAL_URL": PORTAL_URL,
             "POWERTOOLS_SERVICE_NAME": "billing",
             "POWERTOOLS_METRICS_NAMESPACE": "ClientPortalBench",

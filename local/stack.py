@@ -23,6 +23,7 @@ FUNCTION_DEFAULTS: dict[str, str] = {
     "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",  # ID tokens are emulator tokens (unsigned)
     "STRIPE_SECRET_KEY": "sk_test_local_stack",
     "STRIPE_WEBHOOK_SECRET": "whsec_test_local_events_only",  # the secret events/stripe_webhook.json is signed with
+    "STRIPE_MODE": "test",
     "PORTAL_URL": "http://localhost:3000",
     "POWERTOOLS_SERVICE_NAME": "billing",
     "LOG_LEVEL": "INFO",

@@ -139,6 +139,7 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
         "STRIPE_SECRET_KEY": "sk_test_smoke",
         "STRIPE_API_BASE": stripe_api_base,
         "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET,
+        "STRIPE_MODE": "test",
         "PORTAL_URL": "http://localhost:3000",
         "RECONCILE_AFTER_MINUTES": "1",
         "RECONCILE_BATCH_SIZE": "10",

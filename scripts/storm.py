@@ -45,7 +45,7 @@ class Environment:
         self.certificates = google_certificate_endpoint(self.issuer.certificates())
         os.environ.update({
             "FIREBASE_PROJECT_ID": PROJECT_ID, "STRIPE_SECRET_KEY": "sk_test_storm_" + uuid.uuid4().hex,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.stripe.url,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.stripe.url, "STRIPE_MODE": "test",
             "PORTAL_URL": "https://portal.example.test", "POWERTOOLS_SERVICE_NAME": "billing", "LOG_LEVEL": "WARNING",
             "RECONCILE_AFTER_MINUTES": "30",
         })

@@ -60,6 +60,7 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
             "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             "STRIPE_API_BASE": stripe_double.url,
+            "STRIPE_MODE": "test",
             "PORTAL_URL": PORTAL_URL,
             "POWERTOOLS_SERVICE_NAME": "billing",
             "RECONCILE_AFTER_MINUTES": "30",

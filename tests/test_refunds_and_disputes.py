@@ -113,7 +113,7 @@ def test_a_dispute_that_overtakes_its_payment_is_recorded_by_reconciliation(
     invoice_id, completed = payment_not_yet_recorded
     (disputed,) = stripe_double.dispute(completed["data"]["object"]["payment_intent"])
 
-    assert api.deliver(disputed)[1]["outcome"] == "unknown_invoice"
+    assert api.deliver(disputed)[1]["outcome"] == "unknown_invoice"  # a dispute has metadata of its own
     api.deliver(completed)
     functions.reconcile({}, None)
 

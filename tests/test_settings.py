@@ -18,6 +18,7 @@ COMPLETE = {
     "STRIPE_SECRET_KEY": "sk_test_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_test_x",
     "PORTAL_URL": "https://portal.example.test/",
+    "STRIPE_MODE": "test",
 }
 
 
@@ -31,7 +32,8 @@ def test_every_missing_setting_is_named_in_one_error() -> None:
 
 def test_a_function_needs_only_its_own_settings() -> None:
     settings = load_settings(frozenset({Need.DATABASE, Need.STRIPE_WEBHOOK}),
-                             {"DATABASE_URL": "postgresql+pg8000://u@h/db", "STRIPE_WEBHOOK_SECRET": "whsec_test_x"})
+                             {"DATABASE_URL": "postgresql+pg8000://u@h/db", "STRIPE_WEBHOOK_SECRET": "whsec_test_x",
+                              "STRIPE_MODE": "test"})
     assert settings.stripe_secret_key is None
 
 
@@ -84,6 +86,7 @@ def test_secrets_come_from_secrets_manager(secrets_manager) -> None:
     settings = load_settings(ALL, {
         "DATABASE_SECRET_ARN": db_arn, "STRIPE_SECRET_KEY_SECRET_ARN": key_arn,
         "STRIPE_WEBHOOK_SECRET_SECRET_ARN": hook_arn, "FIREBASE_PROJECT_ID": "p", "PORTAL_URL": "https://x.test",
+        "STRIPE_MODE": "test",
     })
 
     assert settings.database_url == "postgresql+pg8000://billing:p%40ss%3Aw%2Frd@db.internal:5433/portal"
@@ -94,13 +97,14 @@ def test_secrets_come_from_secrets_manager(secrets_manager) -> None:
 def test_an_environment_value_wins_over_the_secret(secrets_manager) -> None:
     arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
     settings = load_settings(frozenset({Need.STRIPE_API}),
-                             {"STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_SECRET_KEY_SECRET_ARN": arn})
+                             {"STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_SECRET_KEY_SECRET_ARN": arn,
+                              "STRIPE_MODE": "test"})
     assert settings.stripe_secret_key == "sk_test_env"
 
 
 def test_each_secret_is_read_once_per_container(secrets_manager) -> None:
     arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
-    env = {"STRIPE_SECRET_KEY_SECRET_ARN": arn}
+    env = {"STRIPE_SECRET_KEY_SECRET_ARN": arn, "STRIPE_MODE": "test"}
     load_settings(frozenset({Need.STRIPE_API}), env)
     secrets_manager.put_secret_value(SecretId=arn, SecretString="sk_test_rotated")
     assert load_settings(frozenset({Need.STRIPE_API}), env).stripe_secret_key == "sk_test_from_sm"

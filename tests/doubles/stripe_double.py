@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
-from stripe.params import CustomerCreateParams, EventListParams
+from stripe.params import CustomerCreateParams, EventListParams, RefundCreateParams
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsLineItem,
@@ -119,6 +119,7 @@ _SESSION_LIST_PARAMS = _param_names(SessionListParams)
 _LINE_ITEM_LIST_PARAMS = _param_names(SessionListLineItemsParams)
 _CUSTOMER_CREATE_PARAMS = _param_names(CustomerCreateParams)
 _EVENT_LIST_PARAMS = _param_names(EventListParams)
+_REFUND_CREATE_PARAMS = _param_names(RefundCreateParams)
 _RETRIEVE_PARAMS = frozenset({"expand"})
 
 # Parameters the double actually models; the rest of the SDK's names get a 400.
@@ -173,7 +174,9 @@ _MODELED_SESSION_LIST_PARAMS = _PAGINATION_PARAMS | {
     "status",
     "subscription",
 }
-_MODELED_EVENT_LIST_PARAMS = _PAGINATION_PARAMS | {"type", "types"}
+_MODELED_EVENT_LIST_PARAMS = _PAGINATION_PARAMS | {"created", "type", "types"}
+_MODELED_REFUND_PARAMS = frozenset({"amount", "charge", "expand", "metadata", "payment_intent", "reason"})
+_RANGE_OPERATORS = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
 
 # Names older integrations send that this API version dropped.
 _RENAMED_PARAMS = {"payment_method_types": "allowed_payment_method_types"}
@@ -536,6 +539,18 @@ def _currency(value: Any, param: str) -> str:
     return code
 
 
+def _in_range(value: int, condition: Any, param: str) -> bool:
+    """A list filter on a timestamp: an exact integer, or a dict of gt / gte / lt / lte."""
+    if not isinstance(condition, dict):
+        return value == _integer(condition, param)
+    for operator, bound in condition.items():
+        if operator not in _RANGE_OPERATORS:
+            raise _unknown(f"{param}[{operator}]")
+        if not _RANGE_OPERATORS[operator](value, _integer(bound, f"{param}[{operator}]")):
+            return False
+    return True
+
+
 def _expand_paths(params: Mapping[str, Any]) -> list[str]:
     if "expand" not in params:
         return []
@@ -677,6 +692,7 @@ class _Call:
     args: dict[str, str]
     request_id: str
     idempotency_key: str | None
+    account: str | None = None  # the connected account it acts for (``Stripe-Account``), as Connect platforms do
 
 
 @dataclass
@@ -711,6 +727,7 @@ _ROUTES = (
     _route("GET", "/v1/checkout/sessions/{id}/line_items", "_api_list_line_items"),
     _route("GET", "/v1/payment_intents/{id}", "_api_retrieve", "payment_intent"),
     _route("GET", "/v1/charges/{id}", "_api_retrieve", "charge"),
+    _route("POST", "/v1/refunds", "_api_create_refund"),
     _route("GET", "/v1/refunds/{id}", "_api_retrieve", "refund"),
     _route("GET", "/v1/disputes/{id}", "_api_retrieve", "dispute"),
     _route("GET", "/v1/events", "_api_list_events"),
@@ -741,10 +758,13 @@ class StripeDouble:
         clock: Callable[[], float] = time.time,
         checkout_url: str = "https://checkout.stripe.com/c/pay/",
         verbose: bool = False,
+        livemode: bool = False,
     ) -> None:
         """``api_keys`` limits the accepted keys (default: any ``sk_test_``/``rk_test_``
-        key); ``clock`` lets tests move time (open sessions expire at ``expires_at``);
-        ``checkout_url`` prefixes the hosted-page ``url``."""
+        key, or ``sk_live_``/``rk_live_`` with ``livemode``); ``clock`` lets tests move time
+        (open sessions expire at ``expires_at``); ``checkout_url`` prefixes the hosted-page
+        ``url``; ``livemode`` makes it Stripe's live mode: every object and event says so."""
+        self.livemode = livemode
         self.host = host
         self.port = port
         self.api_keys = frozenset(api_keys) if api_keys is not None else None
@@ -773,6 +793,8 @@ class StripeDouble:
         self._idempotency: dict[tuple[str, str], _SavedResult] = {}
         self._faults: list[_Fault] = []
         self._undelivered: list[Json] = []
+        # object id -> the connected account it belongs to (made with a Stripe-Account header); its events say so
+        self._accounts: dict[str, str] = {}
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -837,6 +859,7 @@ class StripeDouble:
                 self._idempotency,
                 self._faults,
                 self._undelivered,
+                self._accounts,
             ):
                 container.clear()
             self._interrupt.set()
@@ -938,7 +961,7 @@ class StripeDouble:
                 record.injected = "fail"
                 response = self._error_response(self._injected_error(fault), request_id)
             else:
-                call = _Call(params, {}, request_id, idempotency_key)
+                call = _Call(params, {}, request_id, idempotency_key, lowered.get("stripe-account") or None)
                 response = self._serve(method, path, api_key, form_error, call, record)
             response.headers.update(extra_headers)
             record.status = response.status
@@ -1007,7 +1030,8 @@ class StripeDouble:
         if self.api_keys is not None:
             valid = api_key in self.api_keys
         else:
-            valid = api_key.startswith(("sk_test_", "rk_test_")) and len(api_key) > 8
+            mode = "live" if self.livemode else "test"
+            valid = api_key.startswith((f"sk_{mode}_", f"rk_{mode}_")) and len(api_key) > 8
         if not valid:
             raise StripeApiError(401, f"Invalid API Key provided: {_mask(api_key)}")
         return api_key
@@ -1085,12 +1109,14 @@ class StripeDouble:
         expand = _expand_paths(call.params)
         _validate_expand("customer", expand)
         customer = self._create_customer(call.params)
+        self._belongs_to(customer["id"], call.account)
         return 200, self._render(customer, expand)
 
     def _api_create_session(self, call: _Call, route: _Route) -> tuple[int, Json]:
         expand = _expand_paths(call.params)
         _validate_expand("checkout.session", expand)
         session = self._create_session(call.params)
+        self._belongs_to(session["id"], call.account)
         return 200, self._render(session, expand)
 
     def _api_retrieve(self, call: _Call, route: _Route) -> tuple[int, Json]:
@@ -1149,7 +1175,36 @@ class StripeDouble:
         if "types" in params:
             types = set(_string_list(params["types"], "types"))
             events = [e for e in events if e["type"] in types]
+        if "created" in params:
+            events = [e for e in events if _in_range(e["created"], params["created"], "created")]
         return 200, self._list(params, events, "/v1/events", "event")
+
+    def _api_create_refund(self, call: _Call, route: _Route) -> tuple[int, Json]:
+        params = call.params
+        _check_known(params, _REFUND_CREATE_PARAMS, _MODELED_REFUND_PARAMS)
+        expand = _expand_paths(params)
+        _validate_expand("refund", expand)
+        if ("charge" in params) == ("payment_intent" in params):
+            raise _invalid("You must pass exactly one of these parameters: charge, payment_intent.",
+                           code="parameter_missing")
+        if "payment_intent" in params:
+            intent_id = _string(params["payment_intent"], "payment_intent")
+            intent = self.payment_intents.get(intent_id)
+            if intent is None:
+                raise _no_such("payment_intent", intent_id, param="payment_intent", status=400)
+            if intent["status"] != "succeeded":
+                raise _invalid(f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                               "payment_intent")
+            charge = self.charges[intent["latest_charge"]]
+        else:
+            charge_id = _string(params["charge"], "charge")
+            charge = self.charges.get(charge_id)
+            if charge is None:
+                raise _no_such("charge", charge_id, param="charge", status=400)
+        amount = _integer(params["amount"], "amount", minimum=1) if "amount" in params else None
+        reason = _enum(params["reason"], REFUND_REASONS, "reason") if "reason" in params else None
+        refund = self._refund_charge(charge, amount, reason, _metadata(params.get("metadata", {}), "metadata"), call)
+        return 200, self._render(refund, expand)
 
     def _list(self, params: Json, items: list[Json], url: str, item_kind: str) -> Json:
         """A Stripe list page (``items`` already in API order) with cursor pagination."""
@@ -1210,7 +1265,7 @@ class StripeDouble:
                 "footer": None,
                 "rendering_options": None,
             },
-            "livemode": False,
+            "livemode": self.livemode,
             "metadata": metadata,
             "name": _optional_string(params, "name", 256),
             "next_invoice_sequence": 1,
@@ -1374,7 +1429,7 @@ class StripeDouble:
                     "rendering_options": None,
                 },
             },
-            "livemode": False,
+            "livemode": self.livemode,
             "locale": (_enum(params["locale"], LOCALES, "locale") if "locale" in params else None),
             "managed_payments": None,
             "metadata": metadata,
@@ -1596,7 +1651,7 @@ class StripeDouble:
             "created": now,
             "currency": currency,
             "custom_unit_amount": None,
-            "livemode": False,
+            "livemode": self.livemode,
             "lookup_key": None,
             "metadata": {},
             "nickname": None,
@@ -1629,7 +1684,7 @@ class StripeDouble:
             "default_price": None,
             "description": _optional_string(raw, "description", 40_000, prefix),
             "images": _string_list(raw.get("images", []), f"{prefix}[images]"),
-            "livemode": False,
+            "livemode": self.livemode,
             "marketing_features": [],
             "metadata": _metadata(raw.get("metadata", {}), f"{prefix}[metadata]"),
             "name": name,
@@ -1712,7 +1767,7 @@ class StripeDouble:
             "api_version": API_VERSION,
             "created": self._now(),
             "data": {"object": copy.deepcopy(obj)},
-            "livemode": False,
+            "livemode": self.livemode,
             "pending_webhooks": len(self._listeners),
             "request": {
                 "id": call.request_id if call else None,
@@ -1720,10 +1775,16 @@ class StripeDouble:
             },
             "type": event_type,
         }
+        if obj.get("id") in self._accounts:  # an event of a connected account names it, as Connect endpoints see
+            event["account"] = self._accounts[obj["id"]]
         self.events.append(event)
         self._events_by_id[event["id"]] = event
         self._undelivered.append(event)
         return event
+
+    def _belongs_to(self, object_id: str, account: str | None) -> None:
+        if account:
+            self._accounts[object_id] = account
 
     def _deliver_pending(self, *, raise_errors: bool) -> None:
         with self._lock:
@@ -1855,47 +1916,60 @@ class StripeDouble:
         return events
 
     def refund(self, payment_intent_id: str, amount: int | None = None, *, reason: str | None = None) -> list[Json]:
-        """Refund (part of) a succeeded payment; emits ``charge.refunded``."""
+        """Refund (part of) a succeeded payment, as someone in the Dashboard would; emits ``charge.refunded``."""
         if reason is not None and reason not in REFUND_REASONS:
             raise ValueError(f"reason must be one of {REFUND_REASONS}")
         with self._lock:
-            charge = self._succeeded_charge(payment_intent_id)
-            open_disputes = [
-                d
-                for d in self.disputes.values()
-                if d["charge"] == charge["id"] and d["status"] in _OPEN_DISPUTE_STATUSES
-            ]
-            if open_disputes:
-                raise ValueError(f"charge {charge['id']} has an open dispute")
-            remaining = charge["amount"] - charge["amount_refunded"]
-            amount = remaining if amount is None else amount
-            if not 0 < amount <= remaining:
-                raise ValueError(f"refund amount must be in 1..{remaining}, got {amount}")
-            refund_id = _new_id("re_")
-            refund = {
-                "id": refund_id,
-                "object": "refund",
-                "amount": amount,
-                "balance_transaction": _new_id("txn_"),
-                "charge": charge["id"],
-                "created": self._now(),
-                "currency": charge["currency"],
-                "destination_details": None,
-                "metadata": {},
-                "payment_intent": payment_intent_id,
-                "reason": reason,
-                "receipt_number": None,
-                "source_transfer_reversal": None,
-                "status": "succeeded",
-                "transfer_reversal": None,
-            }
-            self.refunds[refund_id] = refund
-            charge["amount_refunded"] += amount
-            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-            charge["refunds"]["data"].insert(0, copy.deepcopy(refund))
-            events = [self._emit("charge.refunded", charge)]
+            first_new = len(self.events)
+            try:
+                self._refund_charge(self._succeeded_charge(payment_intent_id), amount, reason, {}, None)
+            except StripeApiError as error:
+                raise ValueError(error.message) from None
+            events = self.events[first_new:]
         self._deliver_pending(raise_errors=True)
         return events
+
+    def _refund_charge(
+        self, charge: Json, amount: int | None, reason: str | None, metadata: dict[str, str], call: _Call | None
+    ) -> Json:
+        """The refund of ``amount`` (default: what is left) of a charge, with Stripe's refusals."""
+        if charge["status"] != "succeeded":
+            raise _invalid(f"Charge {charge['id']} has not succeeded and cannot be refunded.", "charge")
+        if charge["refunded"]:
+            raise _invalid(f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded")
+        if any(d["charge"] == charge["id"] and d["status"] in _OPEN_DISPUTE_STATUSES for d in self.disputes.values()):
+            raise _invalid(f"Charge {charge['id']} has been charged back; it has an open dispute.",
+                           code="charge_disputed")
+        remaining = charge["amount"] - charge["amount_refunded"]
+        amount = remaining if amount is None else amount
+        if not 0 < amount <= remaining:
+            raise _invalid(f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                           "amount", code="amount_too_large")
+        refund_id = _new_id("re_")
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": _new_id("txn_"),
+            "charge": charge["id"],
+            "created": self._now(),
+            "currency": charge["currency"],
+            "destination_details": None,
+            "metadata": metadata,
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self.refunds[refund_id] = refund
+        self._belongs_to(refund_id, self._accounts.get(charge["id"]))
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        charge["refunds"]["data"].insert(0, copy.deepcopy(refund))
+        self._emit("charge.refunded", charge, call)
+        return refund
 
     def dispute(
         self,
@@ -1936,7 +2010,7 @@ class StripeDouble:
                     "submission_method": "not_submitted",
                 },
                 "is_charge_refundable": False,
-                "livemode": False,
+                "livemode": self.livemode,
                 "metadata": {},
                 "network_reason_code": None,
                 "payment_intent": payment_intent_id,
@@ -1945,6 +2019,7 @@ class StripeDouble:
                 "status": status,
             }
             self.disputes[dispute_id] = dispute
+            self._belongs_to(dispute_id, self._accounts.get(charge["id"]))
             charge["disputed"] = True
             events = [self._emit("charge.dispute.created", dispute)]
         self._deliver_pending(raise_errors=True)
@@ -2027,7 +2102,7 @@ class StripeDouble:
             "description": data.get("description"),
             "last_payment_error": None,
             "latest_charge": charge_id,
-            "livemode": False,
+            "livemode": self.livemode,
             "metadata": metadata,
             "next_action": None,
             "on_behalf_of": None,
@@ -2075,7 +2150,7 @@ class StripeDouble:
             "failure_code": None,
             "failure_message": None,
             "fraud_details": {},
-            "livemode": False,
+            "livemode": self.livemode,
             "metadata": dict(metadata),
             "on_behalf_of": None,
             "outcome": {
@@ -2110,6 +2185,8 @@ class StripeDouble:
             "transfer_group": None,
         }
         self.payment_intents[intent_id] = intent
+        for made in (intent_id, charge_id):
+            self._belongs_to(made, self._accounts.get(session["id"]))
         return intent
 
 

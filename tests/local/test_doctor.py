@@ -16,12 +16,13 @@ GOOD_LOCAL = {
     "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
     "STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop",
     "STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwxyz",
+    "STRIPE_MODE": "test",
     "PORTAL_URL": "http://localhost:3000",
     "RECONCILE_AFTER_MINUTES": "30",
     "RECONCILE_BATCH_SIZE": "100",
 }
 GOOD_AWS = {**GOOD_LOCAL, "FIREBASE_PROJECT_ID": "client-portal-prod", "PORTAL_URL": "https://portal.example.com",
-            "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}
+            "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop", "STRIPE_MODE": "live"}
 del GOOD_AWS["FIREBASE_AUTH_EMULATOR_HOST"]
 
 
@@ -57,7 +58,8 @@ def test_every_missing_setting_is_named() -> None:
     ({"PORTAL_URL": "http://portal.example.com"}, "must be https"),
     ({"PORTAL_URL": "https://portal.example.com/app?x=1"}, "origin only"),
     ({"FIREBASE_PROJECT_ID": "Client Portal"}, "not a project id"),
-    ({"STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}, "never take real money in emulator mode"),
+    ({"STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop", "STRIPE_MODE": "live"},
+     "never take real money in emulator mode"),
 ])
 def test_each_problem_is_one_line_saying_what_to_fix(changes, expected) -> None:
     found = problems({**GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused", **changes}, check_database=False)
@@ -121,7 +123,8 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path) -> None:
 def test_the_command_exits_1_on_problems_and_never_prints_a_secret(tmp_path, capsys) -> None:
     env_file = tmp_path / "prod.env"
     env_file.write_text("# production\nexport STRIPE_SECRET_KEY='sk_live_51Hsupersecretvalue'\n"
-                        "STRIPE_WEBHOOK_SECRET=whsec_test_supersecretvalue\nPORTAL_URL=https://portal.example.com\n")
+                        "STRIPE_WEBHOOK_SECRET=whsec_test_supersecretvalue\nPORTAL_URL=https://portal.example.com\n"
+                        "STRIPE_MODE=live\n")
 
     assert doctor.main(["--env-file", str(env_file), "--target", "aws", "--no-database"]) == 1
 

@@ -58,8 +58,15 @@ def test_the_webhook_sample_signed_now_is_applied_to_the_seeded_invoice(seeded, 
 
     assert result.returncode == 0, result.stderr
     body = json.loads(json.loads(result.stdout)["body"])
-    # The sample's session is not the invoice's current one (no checkout ran): recorded, not applied
-    assert body == {"received": True, "outcome": "session_mismatch"}
+    # The sample's session is paid but is not the invoice's current one (no checkout ran): its payment cannot
+    # settle the invoice, so it is set aside, and held for an operator (checkout did not make that session)
+    assert body == {"received": True, "outcome": "payment_not_applied"}
+    engine = create_database_engine(seeded)
+    with engine.begin() as conn:
+        held = conn.execute(text('SELECT "invoiceId", reason, status FROM "UnappliedPayment"')).mappings().all()
+    engine.dispose()
+    assert [dict(row) for row in held] == [
+        {"invoiceId": "inv_demo_usd", "reason": "not_current_session", "status": "held"}]
 
 
 def test_a_stale_sample_signature_is_refused(seeded, tmp_path) -> None:

@@ -15,7 +15,8 @@ from tests.support.events import decode
 from tests.support.functions import Functions, load_all
 
 _functions: Functions | None = None
-_SERVICE_PREFIXES = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL")
+_SERVICE_PREFIXES = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL",
+                     "MISMATCHED_PAYMENT_POLICY")
 
 
 def _init_worker(environment: dict[str, str], certificates: dict[str, str]) -> None:

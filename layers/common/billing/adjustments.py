@@ -1,73 +1,147 @@
-"""Refunds and disputes: what happens to a paid invoice after the money arrived.
+"""Refunds and disputes: what happens to a payment after the money arrived.
 
-The invoice is found through the charge's PaymentIntent (stored on the invoice when it was paid), falling back
-to the invoice id that checkout put in the PaymentIntent's metadata (Stripe copies it onto the charge).
+An invoice's status changes only through its own payment: the charge's PaymentIntent must be the one recorded on
+the invoice when it was paid ("stripePaymentIntentId"; the refund transition's guard says so in SQL). Whose
+payment a charge or dispute concerns:
 
-Stripe does not keep events in order: a refund or dispute can arrive before the payment it concerns is recorded.
-Such events end with an outcome in `AWAITING_PAYMENT_OUTCOMES`, and reconciliation applies them again once the
-payment is recorded (`webhook.retry_events_awaiting_payment`).
+- the invoice's own: recorded on the invoice; a full refund moves it paid -> refunded;
+- a payment set aside as unapplied (billing/unapplied_payments.py: our own automatic refund, or someone's in the
+  Dashboard): recorded against that payment, the record marked refunded;
+- another payment whose metadata names an invoice that was paid by a different one: recorded against that payment
+  (no invoice), answered 2xx and surfaced (outcome `adjustment_of_other_payment`, WARNING, metric), the invoice
+  untouched;
+- a payment that names an invoice not paid yet: Stripe does not keep events in order, so its payment may not be
+  recorded yet. Such events end `awaiting_payment` (`AWAITING_PAYMENT_OUTCOMES`), and reconciliation applies them
+  again once the payment is recorded (`webhook.retry_events_awaiting_payment`), when the classes above decide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeGuard
+from enum import Enum
+from typing import Any, NamedTuple, TypeGuard
 
 from sqlalchemy import Connection
 
-from billing import repository
-from billing.observability import logger
+from billing import repository, unapplied_payments
+from billing.errors import UnsupportedAmount
+from billing.invoice_states import InvoiceEvent
+from billing.money import normalize_currency
+from billing.observability import logger, surface
 from billing.repository import InvoiceRecord
 
-ADJUSTMENT_EVENT_TYPES = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
 AWAITING_PAYMENT_OUTCOMES = ("unknown_invoice", "awaiting_payment")
+OTHER_PAYMENT_METRIC = "AdjustmentOfOtherPayment"
+
+
+class _Whose(Enum):
+    INVOICES_OWN = "invoices_own"
+    UNAPPLIED = "unapplied"  # a payment set aside: it never settled its invoice
+    OTHER = "other"  # names an invoice paid by another payment
+    NOT_YET_KNOWN = "not_yet_known"  # names an invoice not paid yet: its payment may still be recorded
+    NO_INVOICE = "no_invoice"
+
+
+class _Payment(NamedTuple):
+    whose: _Whose
+    payment_intent: str | None
+    invoice: InvoiceRecord | None  # the invoice it is the payment of, or the one its metadata names
 
 
 def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
-    invoice = _invoice_of(conn, charge.get("payment_intent"), charge.get("metadata"))
+    payment = _payment_of(conn, charge)
     charge_id, amount, refunded = charge.get("id"), charge.get("amount"), charge.get("amount_refunded")
-    if invoice is None or not isinstance(charge_id, str) or not _is_int(amount) or not _is_int(refunded):
+    if not isinstance(charge_id, str) or not _is_int(amount) or not _is_int(refunded):
         return "unknown_invoice"
+    if payment.whose in (_Whose.NOT_YET_KNOWN, _Whose.NO_INVOICE):
+        return "awaiting_payment" if payment.whose is _Whose.NOT_YET_KNOWN else "unknown_invoice"
     fully_refunded = bool(charge.get("refunded")) or refunded >= amount
-    repository.record_adjustment(
-        conn, adjustment_id=charge_id, invoice_id=invoice.id, kind="refund", amount_minor=refunded,
-        currency=str(charge.get("currency") or invoice.currency).upper(),
-        status="full" if fully_refunded else "partial",
-    )
+    _record(conn, payment, adjustment_id=charge_id, kind="refund", amount_minor=refunded,
+            currency=charge.get("currency"), status="full" if fully_refunded else "partial")
+    if payment.whose is _Whose.UNAPPLIED:
+        if fully_refunded:
+            unapplied_payments.confirm_refunded(conn, str(payment.payment_intent))
+        return "unapplied_payment_refunded" if fully_refunded else "unapplied_payment_partially_refunded"
+    if payment.whose is _Whose.OTHER:
+        return _surfaced_other(payment, charge_id, "refund")
     if not fully_refunded:
         return "partially_refunded"
-    if invoice.status not in ("paid", "refunded"):
-        return "awaiting_payment"  # the payment's own event has not been applied yet
-    refunded_invoice = repository.transition_invoice(
-        conn, invoice_id=invoice.id, session_id=None, from_statuses=("paid",), values={"status": "refunded"}
-    )
-    logger.info("invoice refunded", extra={"invoice_id": invoice.id, "changed": refunded_invoice is not None})
+    assert payment.invoice is not None
+    refunded_invoice = repository.apply_invoice_event(conn, payment.invoice.id, InvoiceEvent.REFUNDED_IN_FULL,
+                                                      payment_intent_id=payment.payment_intent)
+    logger.info("invoice refunded", extra={"invoice_id": payment.invoice.id, "changed": refunded_invoice is not None})
     return "refunded" if refunded_invoice else "unchanged"
 
 
 def apply_dispute(conn: Connection, dispute: Mapping[str, Any]) -> str:
-    invoice = _invoice_of(conn, dispute.get("payment_intent"), dispute.get("metadata"))
+    payment = _payment_of(conn, dispute)
     dispute_id, amount, status = dispute.get("id"), dispute.get("amount"), dispute.get("status")
-    if invoice is None or not isinstance(dispute_id, str) or not _is_int(amount) or not isinstance(status, str):
+    if not isinstance(dispute_id, str) or not _is_int(amount) or not isinstance(status, str):
         return "unknown_invoice"
-    repository.record_adjustment(
-        conn, adjustment_id=dispute_id, invoice_id=invoice.id, kind="dispute", amount_minor=amount,
-        currency=str(dispute.get("currency") or invoice.currency).upper(), status=status,
-    )
+    if payment.whose in (_Whose.NOT_YET_KNOWN, _Whose.NO_INVOICE):
+        return "awaiting_payment" if payment.whose is _Whose.NOT_YET_KNOWN else "unknown_invoice"
+    _record(conn, payment, adjustment_id=dispute_id, kind="dispute", amount_minor=amount,
+            currency=dispute.get("currency"), status=status)
+    if payment.whose is _Whose.OTHER:
+        return _surfaced_other(payment, dispute_id, "dispute")
     # A dispute needs a person (evidence, or accepting the loss): it is recorded and logged, the status stays.
-    logger.warning("payment disputed", extra={"invoice_id": invoice.id, "dispute_status": status})
-    return "dispute_recorded"
+    logger.warning("payment disputed", extra={"invoice_id": payment.invoice.id if payment.invoice else None,
+                                              "payment_intent_id": payment.payment_intent,
+                                              "unapplied_payment": payment.whose is _Whose.UNAPPLIED,
+                                              "dispute_status": status})
+    return "unapplied_payment_disputed" if payment.whose is _Whose.UNAPPLIED else "dispute_recorded"
 
 
-def _invoice_of(conn: Connection, payment_intent: Any, metadata: Any) -> InvoiceRecord | None:
+def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
+    """Whose payment a charge or dispute concerns (module docstring)."""
+    payment_intent = adjusted.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
-    if isinstance(payment_intent, str):
-        invoice = repository.find_invoice_by_payment_intent(conn, payment_intent)
-        if invoice is not None:
-            return invoice
+    if not isinstance(payment_intent, str):
+        payment_intent = None
+    if payment_intent is not None:
+        paid = repository.find_invoice_by_payment_intent(conn, payment_intent)
+        if paid is not None:
+            return _Payment(_Whose.INVOICES_OWN, payment_intent, paid)
+        if repository.find_unapplied_payment(conn, payment_intent) is not None:
+            return _Payment(_Whose.UNAPPLIED, payment_intent, None)
+    metadata = adjusted.get("metadata")
     invoice_id = metadata.get("invoiceId") if isinstance(metadata, Mapping) else None
-    return repository.find_invoice(conn, invoice_id) if isinstance(invoice_id, str) else None
+    named = repository.find_invoice(conn, invoice_id) if isinstance(invoice_id, str) else None
+    if named is None:
+        return _Payment(_Whose.NO_INVOICE, payment_intent, None)
+    if payment_intent is not None and named.stripe_payment_intent_id not in (None, payment_intent):
+        return _Payment(_Whose.OTHER, payment_intent, named)
+    return _Payment(_Whose.NOT_YET_KNOWN, payment_intent, named)
+
+
+def _record(conn: Connection, payment: _Payment, *, adjustment_id: str, kind: str, amount_minor: int,
+            currency: Any, status: str) -> None:
+    invoice = payment.invoice
+    own = payment.whose is _Whose.INVOICES_OWN and invoice is not None
+    repository.record_adjustment(
+        conn, adjustment_id=adjustment_id, payment_intent_id=payment.payment_intent,
+        invoice_id=invoice.id if own and invoice else None, kind=kind, amount_minor=amount_minor,
+        currency=_currency(currency, invoice), status=status,
+    )
+
+
+def _currency(value: Any, invoice: InvoiceRecord | None) -> str:
+    for candidate in (value, invoice.currency if invoice else None):
+        if isinstance(candidate, str):
+            try:
+                return normalize_currency(candidate)
+            except UnsupportedAmount:
+                continue
+    return str(value or "")
+
+
+def _surfaced_other(payment: _Payment, adjustment_id: str, kind: str) -> str:
+    assert payment.invoice is not None
+    surface(OTHER_PAYMENT_METRIC, "adjustment of a payment that is not its invoice's", dimensions={"kind": kind},
+            adjustment_id=adjustment_id, payment_intent_id=payment.payment_intent,
+            named_invoice_id=payment.invoice.id)
+    return "adjustment_of_other_payment"
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -2,16 +2,16 @@
 
 An invoice never has two open sessions that could both take money: checkout holds the invoice's row lock while
 it talks to Stripe, reuses the current session when it is still good for this payer and amount, and otherwise
-expires it (and sees Stripe confirm) before creating the next one.
+expires it (and sees Stripe confirm) before creating the next one. A previous session that turns out paid with a
+payment that cannot settle the invoice (it was edited since) is set aside and refunded, and checkout goes on at
+the invoice's current amount.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import Connection
@@ -19,37 +19,34 @@ from sqlalchemy import Connection
 from billing import repository, stripe_gateway
 from billing.db import transaction
 from billing.errors import CheckoutSessionNotFound, InvoiceNotPayable
-from billing.fulfillment import fulfill_checkout_session, has_anything_to_apply
+from billing.fulfillment import Outcome, fulfill_checkout_session, has_anything_to_apply
+from billing.invoice_states import PAYABLE_STATUSES, SETTLED_STATUSES
 from billing.invoices import require_contact_and_company_invoice
-from billing.money import normalize_currency, to_minor_units
-from billing.repository import ContactRecord, InvoiceRecord
-from billing.schema import PAYABLE_STATUSES
+from billing.money import normalize_currency, settlement_terms, settles_exactly, to_minor_units
+from billing.repository import ContactRecord, InvoiceRecord, UnappliedPaymentRecord
 from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot
+from billing.unapplied_payments import refund_if_due
 
 # A session about to expire is not handed out: the payer would see it die mid-payment.
 _MIN_REMAINING_SECONDS = 15 * 60
 _SESSION_ID = re.compile(r"cs_(test|live)_[A-Za-z0-9]{1,250}")
 
 
-class _PreviousSession(Enum):
-    REUSABLE = "reusable"
-    CLOSED = "closed"  # expired, released or gone: a new session may be made
-    SETTLED = "settled"  # it completed: the invoice is no longer payable
-
-
 def start_checkout(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
-    settled = False
+    settled, set_aside = False, None
     with transaction() as conn:
         contact, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id, for_update=True)
         _require_payable(invoice)
         amount_minor = to_minor_units(invoice.amount, invoice.currency)
         session: CheckoutSessionSnapshot | None = None
         if invoice.stripe_checkout_session_id:
-            session, state = _settle_previous_session(conn, invoice, contact, amount_minor)
-            settled = state is _PreviousSession.SETTLED
+            previous = _settle_previous_session(conn, invoice, contact)
+            session, settled, set_aside = previous.reusable, previous.settled, previous.set_aside
+            invoice = previous.invoice
         if not settled and session is None:
             session = _create_session(conn, invoice, contact, amount_minor)
+    refund_if_due(set_aside)  # after the commit: the release of its session is kept whatever Stripe answers
     # Raised after the commit, so that the fulfillment of a session found complete is kept.
     if settled or session is None:
         raise InvoiceNotPayable()
@@ -57,24 +54,36 @@ def start_checkout(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
 
 
 def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict[str, Any]:
+    set_aside = None
+    well_formed = bool(_SESSION_ID.fullmatch(session_id))
     with transaction() as conn:
         _, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id)
-    if not _SESSION_ID.fullmatch(session_id) or invoice.stripe_checkout_session_id != session_id:
+        if well_formed and invoice.stripe_checkout_session_id != session_id:
+            # A session released because its payment could not settle the invoice still has an answer: what
+            # became of that payment.
+            set_aside = repository.find_unapplied_payment_of_session(conn, invoice.id, session_id)
+    if not well_formed or (invoice.stripe_checkout_session_id != session_id and set_aside is None):
         raise CheckoutSessionNotFound()
-    if invoice.status not in ("paid", "refunded"):
+    if set_aside is None and invoice.status not in SETTLED_STATUSES:
         # Outside a transaction: no lock is held while Stripe answers; fulfillment re-checks everything.
         session = stripe_gateway.retrieve_checkout_session(session_id)
         if session is None or session.invoice_id != invoice.id:
             raise CheckoutSessionNotFound()
         if has_anything_to_apply(session):  # otherwise the invoice as read stands
             with transaction() as conn:
-                invoice = fulfill_checkout_session(conn, session).invoice or invoice
-    return {
+                result = fulfill_checkout_session(conn, session)
+            invoice = result.invoice or invoice
+            set_aside = refund_if_due(result.unapplied)
+    answer: dict[str, Any] = {
         "success": invoice.status == "paid",
         "status": invoice.status,
         "contactId": invoice.paid_by_contact_id,
         "amount": invoice.amount,
     }
+    if set_aside is not None:
+        # The payer's money did not pay this invoice: say what became of it (the invoice is payable again).
+        answer["unappliedPayment"] = {"reason": set_aside.reason, "status": set_aside.status}
+    return answer
 
 
 def _require_payable(invoice: InvoiceRecord) -> None:
@@ -82,30 +91,38 @@ def _require_payable(invoice: InvoiceRecord) -> None:
         raise InvoiceNotPayable(f"invoice is {invoice.status}")
 
 
-def _settle_previous_session(
-    conn: Connection, invoice: InvoiceRecord, contact: ContactRecord, amount_minor: int
-) -> tuple[CheckoutSessionSnapshot | None, _PreviousSession]:
+class _PreviousSession(NamedTuple):
+    invoice: InvoiceRecord  # as it is now
+    reusable: CheckoutSessionSnapshot | None = None
+    settled: bool = False  # it completed and paid the invoice: no longer payable
+    set_aside: UnappliedPaymentRecord | None = None  # it completed with a payment that cannot settle the invoice
+
+
+def _settle_previous_session(conn: Connection, invoice: InvoiceRecord, contact: ContactRecord) -> _PreviousSession:
+    """The invoice's current session: reused, or closed (expired, released or gone) so a new one may be made, or
+    found completed (applied here)."""
     assert invoice.stripe_checkout_session_id is not None
     current = stripe_gateway.retrieve_checkout_session(invoice.stripe_checkout_session_id)
     if current is not None and current.status == "open":
-        if _reusable(current, invoice, contact, amount_minor):
-            return current, _PreviousSession.REUSABLE
+        if _reusable(current, invoice, contact):
+            return _PreviousSession(invoice, reusable=current)
         # Another payer or a changed amount: close it first. If it completed meanwhile, Stripe says so here.
         current = stripe_gateway.expire_checkout_session(current.id)
     if current is not None and current.status == "complete":
-        fulfill_checkout_session(conn, current)
-        return None, _PreviousSession.SETTLED
-    return None, _PreviousSession.CLOSED
+        result = fulfill_checkout_session(conn, current)
+        if result.outcome is Outcome.PAYMENT_NOT_APPLIED and result.invoice is not None and (
+            result.invoice.status in PAYABLE_STATUSES and result.invoice.stripe_checkout_session_id is None
+        ):
+            return _PreviousSession(result.invoice, set_aside=result.unapplied)
+        return _PreviousSession(invoice, settled=True)
+    return _PreviousSession(invoice)
 
 
-def _reusable(
-    session: CheckoutSessionSnapshot, invoice: InvoiceRecord, contact: ContactRecord, amount_minor: int
-) -> bool:
+def _reusable(session: CheckoutSessionSnapshot, invoice: InvoiceRecord, contact: ContactRecord) -> bool:
     return (
         session.invoice_id == invoice.id
         and session.contact_id == contact.id
-        and session.amount_total == amount_minor
-        and (session.currency or "").upper() == normalize_currency(invoice.currency)
+        and settles_exactly(settlement_terms(session.amount_total, session.currency), invoice.amount, invoice.currency)
         and (session.expires_at or 0) > time.time() + _MIN_REMAINING_SECONDS
         and bool(session.client_secret)
     )
@@ -119,11 +136,16 @@ def _create_session(
         customer_id = stripe_gateway.create_customer(contact_id=contact.id, email=contact.email)
         repository.save_stripe_customer(conn, contact.id, customer_id)
     currency = normalize_currency(invoice.currency)
-    idempotency_key = _idempotency_key(invoice, contact, customer_id, amount_minor, currency)
-    session = stripe_gateway.create_checkout_session(
-        _session_params(invoice, contact, customer_id, amount_minor, currency), idempotency_key=idempotency_key
+    params = _session_params(invoice, contact, customer_id, amount_minor, currency)
+    # Same key for a retry of this attempt, a new key for every new attempt: the invoice's `updatedAt` changes
+    # whenever a session is attached, released or failed, so a request retried after a crash between Stripe's
+    # answer and our commit replays Stripe's session instead of making a second; and any parameter edited
+    # meanwhile (the description, say) makes another key, never one Stripe refuses as reused.
+    idempotency_key = stripe_gateway.idempotency_key(
+        "checkout", f"{invoice.id}|{invoice.updated_at.isoformat()}", params
     )
-    repository.attach_checkout_session(
+    session = stripe_gateway.create_checkout_session(params, idempotency_key=idempotency_key)
+    attached = repository.attach_checkout_session(
         conn,
         invoice_id=invoice.id,
         session_id=session.id,
@@ -133,21 +155,9 @@ def _create_session(
         currency=currency,
         idempotency_key=idempotency_key,
     )
+    if attached is None:
+        raise InvoiceNotPayable()
     return session
-
-
-def _idempotency_key(
-    invoice: InvoiceRecord, contact: ContactRecord, customer_id: str, amount_minor: int, currency: str
-) -> str:
-    """Same key for a retry of the same attempt, a new key for every new attempt.
-
-    The invoice's `updatedAt` changes whenever a session is attached, released or failed, so a request retried
-    after a crash between Stripe's answer and our commit replays Stripe's session instead of making a second;
-    the payer, customer and amount are in the key because Stripe refuses a key reused with other parameters."""
-    material = "|".join(
-        [invoice.id, invoice.updated_at.isoformat(), contact.id, customer_id, str(amount_minor), currency]
-    )
-    return "checkout-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 def _session_params(

@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from billing.errors import ConfigurationError, ServiceUnavailable
@@ -93,8 +93,16 @@ def _remember_placeholder_rewrites() -> None:
 def _end_transactions_in_one_round_trip(pg8000_engine: Engine) -> None:
     """pg8000 sends COMMIT and ROLLBACK through the extended protocol (parse, describe, execute: three round
     trips, each waited for); sent as simple queries they take one, with the same errors and the same
-    transaction state afterwards (both come from the server's answer)."""
+    transaction state afterwards (both come from the server's answer).
+
+    BEGIN is sent when the transaction begins rather than with its first statement (pg8000's own way): the same
+    one round trip, moved to where `transaction()` can replace a connection that turns out dead (pg8000 tracks
+    the transaction from the server's answer, so the first statement then sends no BEGIN of its own)."""
     dialect = pg8000_engine.dialect
+
+    def do_begin(dbapi_connection: Any) -> None:
+        if not dbapi_connection._in_transaction and not dbapi_connection.autocommit:  # a ping may have begun it
+            dbapi_connection.execute_simple("begin transaction")
 
     def do_commit(dbapi_connection: Any) -> None:
         dbapi_connection.execute_simple("commit")
@@ -103,6 +111,7 @@ def _end_transactions_in_one_round_trip(pg8000_engine: Engine) -> None:
         if dbapi_connection._in_transaction:  # as pg8000's own rollback checks
             dbapi_connection.execute_simple("rollback")
 
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
@@ -237,12 +246,16 @@ def _give_sqlite_postgresql_guarantees(sqlite_engine: Engine) -> None:
 _TRANSIENT_SQLSTATES = ("08", "53", "57", "55000", "40001", "40P01")
 
 
+# SQLSTATEs of a session the server has ended: administrator command (pg_terminate_backend), crash or shutdown.
+_SESSION_ENDED_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """Commit on success, roll back everything on any error; a database that cannot serve is ServiceUnavailable."""
-    connection = _connect()
+    connection, begun = _begin()
     try:
-        with connection.begin():
+        with begun:
             yield connection
     except DBAPIError as error:
         if _is_transient(error):
@@ -252,6 +265,31 @@ def transaction() -> Iterator[Connection]:
         raise ServiceUnavailable() from error
     finally:
         connection.close()
+
+
+def _begin() -> tuple[Connection, RootTransaction]:
+    """A pooled connection with its transaction begun. The BEGIN is the unit of work's first round trip: a
+    connection the server ended a moment before (its goodbye still on the way when the pool looked at it) fails
+    there, before anything of the unit has run or been committed, so it is dropped and the unit begins once more
+    on a fresh connection. A second failure is the database's: ServiceUnavailable."""
+    for retry in (True, False):
+        connection = _connect()
+        try:
+            return connection, connection.begin()
+        except (DBAPIError, OSError) as error:
+            connection.invalidate()  # never back into the pool
+            connection.close()
+            if not (retry and _session_ended(error)):
+                raise ServiceUnavailable() from error
+            logger.info("database connection ended by the server before the first statement; replaced",
+                        extra={"error": type(error).__name__})
+    raise AssertionError("unreachable")
+
+
+def _session_ended(error: Exception) -> bool:
+    if isinstance(error, OSError) or (isinstance(error, DBAPIError) and error.connection_invalidated):
+        return True
+    return isinstance(error, DBAPIError) and _sqlstate(error).startswith(("08", *_SESSION_ENDED_SQLSTATES))
 
 
 def _connect() -> Connection:
@@ -275,9 +313,13 @@ def _connect() -> Connection:
 def _is_transient(error: DBAPIError) -> bool:
     if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
         return True
+    return _sqlstate(error).startswith(_TRANSIENT_SQLSTATES)
+
+
+def _sqlstate(error: DBAPIError) -> str:
     fields = error.orig.args[0] if error.orig is not None and error.orig.args else None
     sqlstate = fields.get("C") if isinstance(fields, dict) else None  # pg8000 passes the server's error fields
-    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES)
+    return sqlstate if isinstance(sqlstate, str) else ""
 
 
 def dispose(close: bool = True) -> None:

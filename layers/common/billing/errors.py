@@ -30,6 +30,13 @@ class NoContact(BillingError):
     public_message = "no client contact for this account"
 
 
+class AmbiguousContact(NoContact):
+    """A valid token whose uid names several contacts (a portal database without a unique "firebaseUid"): which
+    company's invoices it may see cannot be told, so it sees none."""
+
+    public_message = "this account matches several client contacts; ask the portal's support"
+
+
 class InvoiceNotFound(BillingError):
     """Also raised for another company's invoice: the same answer, so invoice ids cannot be probed."""
 

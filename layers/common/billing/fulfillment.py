@@ -1,14 +1,11 @@
-"""The invoice state machine, driven by Checkout Sessions. One function serves the webhook, the verify route,
+"""What a Checkout Session says, applied to its invoice. One function serves the webhook, the verify route,
 checkout's own look at a previous session, and reconciliation.
 
-Stripe may deliver the same session several times, concurrently and out of order, so every transition is one
-conditional UPDATE whose WHERE clause names its precondition: the session must be the invoice's current one,
-the amount and currency must match, and the invoice must be in a state the transition may leave. `paid` is
-final here, so `paidAt`, `paidByContactId` and `stripePaymentIntentId` are written exactly once.
-
-    pending --complete/paid--> paid            pending --complete/unpaid (bank debit)--> processing
-    processing --async succeeded--> paid        pending|processing --async failed--> failed (payable again)
-    failed --new checkout--> pending            pending|failed --session expired--> session released
+Stripe may deliver the same session several times, concurrently and out of order, so every change is one event of
+the state machine (billing/invoice_states.py), applied as one conditional UPDATE: the session must be the
+invoice's current one, the payment must be exactly the invoice's amount in its currency, and the invoice must be
+in a state the event may leave. A payment that cannot settle the invoice is set aside
+(billing/unapplied_payments.py): released, refunded or held, never kept silently and never blocking the invoice.
 """
 
 from __future__ import annotations
@@ -18,11 +15,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from billing import repository
-from billing.errors import UnsupportedAmount
-from billing.money import from_minor_units
+from billing import repository, unapplied_payments
+from billing.invoice_states import Guard, InvoiceEvent, guards_of
+from billing.money import settlement_terms
 from billing.observability import logger
-from billing.repository import InvoiceRecord, utc_now
+from billing.repository import InvoiceRecord, UnappliedPaymentRecord, utc_now
 from billing.stripe_gateway import CheckoutSessionSnapshot
 
 
@@ -34,13 +31,23 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # already in that state: a duplicate or a late, reordered event
     NOT_FINISHED = "not_finished"  # the session is still open
     UNKNOWN_INVOICE = "unknown_invoice"
-    SESSION_MISMATCH = "session_mismatch"  # not the invoice's current session
-    AMOUNT_MISMATCH = "amount_mismatch"
+    SESSION_MISMATCH = "session_mismatch"  # not the invoice's current session, and no money it could keep
+    PAYMENT_NOT_APPLIED = "payment_not_applied"  # money that cannot settle the invoice: set aside
 
 
 class FulfillmentResult(NamedTuple):  # immutable; cheaper to define than a dataclass
     outcome: Outcome
     invoice: InvoiceRecord | None
+    unapplied: UnappliedPaymentRecord | None = None  # the payment set aside, for PAYMENT_NOT_APPLIED
+
+
+# What a session in each state does to its invoice: the state machine's event and the outcome it answers.
+_SESSION_EVENTS = {
+    "expired": (InvoiceEvent.SESSION_EXPIRED, Outcome.SESSION_RELEASED),
+    "failed": (InvoiceEvent.PAYMENT_FAILED, Outcome.FAILED),
+    "paid": (InvoiceEvent.PAYMENT_SUCCEEDED, Outcome.PAID),
+    "in_flight": (InvoiceEvent.PAYMENT_PROCESSING, Outcome.PROCESSING),
+}
 
 
 def fulfill_checkout_session(
@@ -50,82 +57,67 @@ def fulfill_checkout_session(
     invoice_id = session.invoice_id
     if not invoice_id:
         return _logged(FulfillmentResult(Outcome.UNKNOWN_INVOICE, None), session)
-
-    transition = _transition_for(session, async_payment_failed)
-    if transition is None:
+    state = _state_of(session, async_payment_failed)
+    if state is None:
         return FulfillmentResult(Outcome.NOT_FINISHED, None)
-    outcome, from_statuses, values, check_amount = transition
-
-    amount = _session_amount(session) if check_amount else None
-    if check_amount and amount is None:
-        updated = None
-    else:
-        updated = repository.transition_invoice(
-            conn,
-            invoice_id=invoice_id,
-            session_id=session.id,
-            from_statuses=from_statuses,
-            values=values,
-            amount=amount,
-            currency=session.currency if check_amount else None,
+    event, outcome = _SESSION_EVENTS[state]
+    terms = settlement_terms(session.amount_total, session.currency)
+    updated = None
+    if terms is not None or Guard.AMOUNT_AND_CURRENCY not in guards_of(event):
+        updated = repository.apply_invoice_event(
+            conn, invoice_id, event, session_id=session.id, terms=terms, values=_written_by(event, session)
         )
     if updated is not None:
         return _logged(FulfillmentResult(outcome, updated), session)
-    return _logged(_why_unchanged(conn, invoice_id, session, amount), session)
+    if event is InvoiceEvent.PAYMENT_FAILED:
+        unapplied_payments.note_payment_failed(conn, session.payment_intent)
+    return _logged(_why_unchanged(conn, invoice_id, session, event), session)
 
 
 def has_anything_to_apply(session: CheckoutSessionSnapshot) -> bool:
     """False for a session still open: fulfilling it would change nothing, so a caller need not open a
     transaction for it."""
-    return _transition_for(session, async_payment_failed=False) is not None
+    return _state_of(session, async_payment_failed=False) is not None
 
 
-def _transition_for(
-    session: CheckoutSessionSnapshot, async_payment_failed: bool
-) -> tuple[Outcome, tuple[str, ...], dict[str, Any], bool] | None:
+def _state_of(session: CheckoutSessionSnapshot, async_payment_failed: bool) -> str | None:
     if session.status == "expired":
-        return Outcome.SESSION_RELEASED, ("pending", "failed"), {"stripeCheckoutSessionId": None}, False
+        return "expired"
     if session.status != "complete":
         return None
     if async_payment_failed:
-        # The session stays "complete" at Stripe forever, so it is released: the next checkout makes a new one.
-        return Outcome.FAILED, ("pending", "processing"), {"status": "failed", "stripeCheckoutSessionId": None}, False
+        return "failed"
     if session.payment_status in ("paid", "no_payment_required"):
-        values: dict[str, Any] = {
-            "status": "paid",
-            "paidAt": utc_now(),
-            "paidByContactId": session.contact_id,
-            "stripePaymentIntentId": session.payment_intent,
-        }
-        if session.customer:
-            values["stripeCustomerId"] = session.customer
-        return Outcome.PAID, ("pending", "processing", "failed"), values, True
-    # complete but unpaid: a delayed method (bank debit) that settles later with an async_payment_* event.
-    return Outcome.PROCESSING, ("pending", "failed"), {"status": "processing"}, True
+        return "paid"
+    return "in_flight"  # complete but unpaid: a delayed method (bank debit) settles later with async_payment_*
 
 
-def _session_amount(session: CheckoutSessionSnapshot) -> Any:
-    if session.amount_total is None or not session.currency:
-        return None
-    try:
-        return from_minor_units(session.amount_total, session.currency)
-    except UnsupportedAmount:
-        return None
+def _written_by(event: InvoiceEvent, session: CheckoutSessionSnapshot) -> dict[str, Any]:
+    if event is not InvoiceEvent.PAYMENT_SUCCEEDED:
+        return {}
+    values: dict[str, Any] = {
+        "paidAt": utc_now(),
+        "paidByContactId": session.contact_id,
+        "stripePaymentIntentId": session.payment_intent,
+    }
+    if session.customer:
+        values["stripeCustomerId"] = session.customer
+    return values
 
 
 def _why_unchanged(
-    conn: Connection, invoice_id: str, session: CheckoutSessionSnapshot, amount: Any
+    conn: Connection, invoice_id: str, session: CheckoutSessionSnapshot, event: InvoiceEvent
 ) -> FulfillmentResult:
     invoice = repository.find_invoice(conn, invoice_id)
     if invoice is None:
         return FulfillmentResult(Outcome.UNKNOWN_INVOICE, None)
+    if event in (InvoiceEvent.PAYMENT_SUCCEEDED, InvoiceEvent.PAYMENT_PROCESSING):
+        reason = unapplied_payments.reason_not_applicable(session, invoice)
+        if reason is not None:
+            invoice, record = unapplied_payments.set_aside(conn, session, invoice, reason)
+            return FulfillmentResult(Outcome.PAYMENT_NOT_APPLIED, invoice, record)
     if invoice.stripe_checkout_session_id != session.id:
         return FulfillmentResult(Outcome.SESSION_MISMATCH, invoice)
-    amount_matches = amount is not None and amount == invoice.amount and (
-        (session.currency or "").upper() == invoice.currency.upper()
-    )
-    if session.status == "complete" and not amount_matches:
-        return FulfillmentResult(Outcome.AMOUNT_MISMATCH, invoice)
     return FulfillmentResult(Outcome.UNCHANGED, invoice)
 
 
@@ -137,10 +129,9 @@ def _logged(result: FulfillmentResult, session: CheckoutSessionSnapshot) -> Fulf
         "session_status": session.status,
         "payment_status": session.payment_status,
     }
-    money_taken = session.payment_status == "paid"
-    if result.outcome in (Outcome.AMOUNT_MISMATCH, Outcome.SESSION_MISMATCH, Outcome.UNKNOWN_INVOICE) and money_taken:
-        # Money was taken that no invoice records: a person must look (refund or reattach).
-        logger.error("payment not applied to an invoice", extra=fields)
-    else:
+    if result.outcome is Outcome.UNKNOWN_INVOICE and session.payment_status == "paid":
+        # Money was taken that none of our invoices records: a person must look (refund or reattach).
+        logger.error("payment for an unknown invoice", extra=fields)
+    elif result.outcome is not Outcome.PAYMENT_NOT_APPLIED:  # set_aside surfaced that one
         logger.info("checkout session applied", extra=fields)
     return result

@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 
 from billing import repository
 from billing.db import transaction
-from billing.errors import InvoiceNotFound, NoContact
+from billing.errors import AmbiguousContact, InvoiceNotFound, NoContact
+from billing.observability import surface
 from billing.repository import ContactRecord, InvoiceRecord
 
 # Ids are short text (cuid/uuid); longer input cannot name an invoice and is answered 404 without a query.
@@ -20,10 +21,15 @@ MAX_ID_LENGTH = 128
 
 
 def require_contact(conn: Connection, firebase_uid: str) -> ContactRecord:
-    contact = repository.find_contact(conn, firebase_uid)
-    if contact is None or not contact.company_id:
+    contacts = repository.find_contacts(conn, firebase_uid)
+    if len(contacts) > 1:
+        # Ids only: the uid, emails and names stay out of the log.
+        surface("AmbiguousContact", "firebase uid matches several contacts",
+                contact_ids=sorted(contact.id for contact in contacts))
+        raise AmbiguousContact()
+    if not contacts or not contacts[0].company_id:
         raise NoContact()
-    return contact
+    return contacts[0]
 
 
 def require_contact_and_company_invoice(

@@ -9,6 +9,7 @@ never rounded: rounding a bill is a decision for a person, not for this code.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from billing.errors import UnsupportedAmount
 
@@ -28,11 +29,47 @@ def minor_unit_exponent(currency: str) -> int:
     return 2
 
 
+# What normalize_currency strips around a code. SQL's trim() strips exactly this (spaces), so the one SQL spelling
+# of the rule, `upper(trim(currency))` (repository.normalized_currency), agrees with it on every stored value.
+CURRENCY_PADDING = " "
+
+
 def normalize_currency(currency: str) -> str:
-    code = (currency or "").strip().upper()
+    """The one spelling of a currency code: "usd", "USD" and " usd " are all "USD"."""
+    code = (currency or "").strip(CURRENCY_PADDING).upper()
     if len(code) != 3 or not code.isalpha() or not code.isascii():
         raise UnsupportedAmount(f"not an ISO 4217 currency code: {currency!r}")
     return code
+
+
+class SettlementTerms(NamedTuple):
+    """What a payment settles: an amount in major units and a normalised currency code."""
+
+    amount: Decimal
+    currency: str
+
+
+def settlement_terms(amount_minor: int | None, currency: str | None) -> SettlementTerms | None:
+    """The terms of a payment of `amount_minor` (Stripe's integer amount) in `currency`; None if unreadable."""
+    if amount_minor is None or not currency:
+        return None
+    try:
+        code = normalize_currency(currency)
+        return SettlementTerms(from_minor_units(amount_minor, code), code)
+    except UnsupportedAmount:
+        return None
+
+
+def settles_exactly(terms: SettlementTerms | None, amount: Decimal, currency: str) -> bool:
+    """The one rule for "this payment pays this invoice": exactly its amount, in its currency. The conditional
+    UPDATE that records a payment states the same rule in SQL (repository, Guard.AMOUNT_AND_CURRENCY): `amount =
+    terms.amount AND upper(trim(currency)) = terms.currency`."""
+    if terms is None:
+        return False
+    try:
+        return terms == (amount, normalize_currency(currency))
+    except UnsupportedAmount:
+        return False
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:

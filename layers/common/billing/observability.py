@@ -1,13 +1,46 @@
-"""The one logger every function uses: Powertools structured JSON logs.
+"""The one logger and the one metrics object every function uses: Powertools structured JSON logs, and Powertools
+Metrics in CloudWatch's embedded metric format (EMF: a JSON line on stdout that CloudWatch turns into metrics).
 
 Nothing here logs whole events or headers: payment and auth requests carry ID tokens, signatures and
 client secrets.
+
+Metrics cost a cold start nothing: `aws_lambda_powertools` imports its metrics module with the logger anyway, and
+the Metrics object is made at the first metric, not at import. The functions do not wrap their handlers in
+`log_metrics`, so each metric is flushed as it is recorded; another metric is one more `count(...)` call.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
+from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "billing")
+
+METRICS_NAMESPACE = "ClientPortal"  # the template's POWERTOOLS_METRICS_NAMESPACE, for runs without it
+
+
+@cache
+def metrics() -> Metrics:
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE,
+                   service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "billing")
+
+
+def count(name: str, **dimensions: str) -> None:
+    """Emit one Count metric now, with low-cardinality `dimensions` (a reason, an outcome; never an id)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    recorder = metrics()
+    for key, value in dimensions.items():
+        recorder.add_dimension(name=key, value=value)
+    recorder.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    recorder.flush_metrics()
+
+
+def surface(metric: str, message: str, *, dimensions: dict[str, str] | None = None, **fields: Any) -> None:
+    """Something an operator must see: a WARNING log line with `fields` (ids only, never personal data) and the
+    metric an alarm can watch."""
+    logger.warning(message, extra={"metric": metric, **(dimensions or {}), **fields})
+    count(metric, **(dimensions or {}))

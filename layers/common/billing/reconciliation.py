@@ -1,30 +1,45 @@
-"""Reconciliation: payments whose webhook never came still end up recorded.
+"""Reconciliation: what the webhook missed still ends up recorded, and money set aside is given back.
 
-A scheduled run picks invoices whose checkout has been open or processing for longer than a window, asks Stripe
-for each session and applies it with the same fulfillment as the webhook. It changes nothing Stripe has not
-confirmed: an open session stays open, and a bank debit is failed only if its PaymentIntent says it failed.
-Safe beside the webhook and beside another run: every transition is a conditional write.
+A scheduled run does four things, each safe beside the webhook and beside another run (every change is a
+conditional write, every event goes through the inbox):
+
+1. Checkouts open or processing for longer than a window: it asks Stripe for each session and applies it with the
+   webhook's fulfillment. It changes nothing Stripe has not confirmed: an open session stays open, a bank debit is
+   failed only if its PaymentIntent says so. Each session examined is marked, and the next run starts with those
+   examined longest ago, so invoices that stay as they are never hold the others back.
+2. Stripe's events list (GET /v1/events) for every type the webhook handles, from a cursor kept in the database
+   (at most Stripe's 30 days back): each event the inbox does not hold as processed is applied through the same
+   inbox as a delivery (deduplicated by event id), so a refund, dispute or checkout event that was never
+   delivered is applied all the same.
+3. Refunds and disputes that overtook their payment, applied again now that the payment may be recorded.
+4. Payments set aside under the `refund` policy (the webhook holds no Stripe key to refund them itself).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from billing import repository, stripe_gateway
+from billing import repository, stripe_gateway, unapplied_payments
 from billing.db import transaction
-from billing.errors import PaymentProviderUnavailable
+from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.observability import logger
 from billing.repository import InvoiceRecord, utc_now
 from billing.settings import settings
-from billing.webhook import retry_events_awaiting_payment
+from billing.webhook import HANDLED_EVENT_TYPES, process_event, retry_events_awaiting_payment
 
 # Stripe retries a delivery for three days; an event about a payment we never record is not ours.
 _ADJUSTMENT_RETRY_WINDOW = timedelta(days=7)
 # PaymentIntent states that mean a delayed payment (bank debit) will not succeed.
 _FAILED_PAYMENT_INTENT_STATUSES = ("requires_payment_method", "canceled")
+# Stripe keeps events for 30 days; a cursor older than that (or none) starts there.
+_EVENTS_HISTORY_SECONDS = 30 * 24 * 3600
+# Each walk starts this far before the newest event the last one saw: Stripe's list can show an event a moment
+# after its `created` time, and events already in the inbox cost one query per page of 100.
+_EVENTS_OVERLAP_SECONDS = 15 * 60
 
 
 def reconcile() -> dict[str, Any]:
@@ -41,25 +56,76 @@ def reconcile() -> dict[str, Any]:
             outcomes[_reconcile_invoice(invoice)] += 1
         except PaymentProviderUnavailable:
             outcomes["stripe_unavailable"] += 1  # left for the next run
+    report: dict[str, Any] = {"examined": len(candidates), "outcomes": outcomes}
+    try:
+        report["recovered_events"] = dict(recover_missed_events())
+    except PaymentProviderUnavailable:
+        report["recovered_events"] = {"stripe_unavailable": 1}  # the cursor stays: the next run walks again
     # Refunds and disputes that overtook their payment: the payments above may just have been recorded.
     late_adjustments = retry_events_awaiting_payment(
         received_since=utc_now() - _ADJUSTMENT_RETRY_WINDOW, limit=config.reconcile_batch_size
     )
     outcomes.update({f"event_{outcome}": count for outcome, count in late_adjustments.items()})
-    report = {"examined": len(candidates), "outcomes": dict(outcomes)}
+    refunds = unapplied_payments.refund_due_payments(config.reconcile_batch_size)
+    if refunds:
+        report["unapplied_payments"] = dict(refunds)
+    report["outcomes"] = dict(outcomes)
     logger.info("reconciliation finished", extra=report)
     return report
 
 
 def _reconcile_invoice(invoice: InvoiceRecord) -> str:
-    assert invoice.stripe_checkout_session_id is not None
-    session = stripe_gateway.retrieve_checkout_session(invoice.stripe_checkout_session_id)
+    session_id = invoice.stripe_checkout_session_id
+    assert session_id is not None
+    session = stripe_gateway.retrieve_checkout_session(session_id)
     if session is None or session.invoice_id != invoice.id:
         logger.warning("stored checkout session unknown to Stripe", extra={"invoice_id": invoice.id})
-        return "session_not_found"
+        outcome = "session_not_found"
+        with transaction() as conn:
+            repository.note_reconciled(conn, session_id, outcome)
+        return outcome
     async_payment_failed = False
     if session.status == "complete" and session.payment_status == "unpaid" and session.payment_intent:
         status = stripe_gateway.retrieve_payment_intent_status(session.payment_intent)
         async_payment_failed = status in _FAILED_PAYMENT_INTENT_STATUSES
     with transaction() as conn:
-        return fulfill_checkout_session(conn, session, async_payment_failed=async_payment_failed).outcome.value
+        outcome = fulfill_checkout_session(conn, session, async_payment_failed=async_payment_failed).outcome.value
+        repository.note_reconciled(conn, session_id, outcome)
+    return outcome
+
+
+def recover_missed_events() -> Counter[str]:
+    """Walk Stripe's events list of every handled type since the cursor and apply, through the inbox, each event
+    it does not hold as processed. The cursor moves only after a complete walk."""
+    with transaction() as conn:
+        cursor = repository.events_cursor(conn)
+    created_from = max(cursor or 0, int(time.time()) - _EVENTS_HISTORY_SECONDS)
+    outcomes: Counter[str] = Counter()
+    newest_seen: int | None = None
+    starting_after: str | None = None
+    while True:
+        page = stripe_gateway.list_events(types=HANDLED_EVENT_TYPES, created_from=created_from,
+                                          starting_after=starting_after)
+        with transaction() as conn:
+            known = repository.processed_event_ids(conn, [event["id"] for event in page.events])
+        for event in page.events:
+            newest_seen = max(newest_seen or 0, int(event.get("created") or 0))
+            if event["id"] not in known:
+                outcomes[_applied(event)] += 1
+        if not page.has_more or not page.events:
+            break
+        starting_after = page.events[-1]["id"]
+    # An event that failed (kept in the inbox with its error) must be listed again by the next walk.
+    if newest_seen is not None and not outcomes["error"]:
+        with transaction() as conn:
+            repository.advance_events_cursor(conn, newest_seen - _EVENTS_OVERLAP_SECONDS)
+    if outcomes:
+        logger.info("missed stripe events applied", extra={"outcomes": dict(outcomes)})
+    return outcomes
+
+
+def _applied(event: dict[str, Any]) -> str:
+    try:
+        return process_event(event) or "duplicate"  # a delivery may have got there first
+    except BillingError:  # recorded with its error by process_event; the next walk tries again
+        return "error"

@@ -18,19 +18,25 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Text, bindparam, case, func, select, update
+from sqlalchemy import Connection, Text, bindparam, case, func, literal, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from billing.invoice_states import EFFECTS, Guard, InvoiceEvent, guards_of, transitions_of
+from billing.money import SettlementTerms
 from billing.schema import (
+    UnappliedStatus,
     checkout_session,
     contact,
     invoice,
     payment_adjustment,
     proposal,
+    reconciliation_cursor,
     stripe_customer,
     stripe_event,
+    unapplied_payment,
 )
 
 
@@ -89,17 +95,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def find_contact(conn: Connection, firebase_uid: str) -> ContactRecord | None:
-    row = conn.execute(
+def find_contacts(conn: Connection, firebase_uid: str) -> list[ContactRecord]:
+    """The contacts signed in as `firebase_uid`: one, or none, or (in a portal database without a unique
+    constraint on "firebaseUid") two, which is as many as it takes to know the uid is ambiguous."""
+    rows = conn.execute(
         select(*_CONTACT_COLUMNS).select_from(_CONTACT_WITH_CUSTOMER).where(contact.c.firebaseUid == firebase_uid)
-    ).mappings().first()
-    return _contact_record(row) if row else None
+        .limit(2)
+    ).mappings()
+    return [_contact_record(row) for row in rows]
 
 
 def list_contact_company_invoices(conn: Connection, firebase_uid: str) -> list[dict[str, Any]]:
     """The invoices of the company of the contact signed in as `firebase_uid`, as the listing shows them (the
     seed's field names; amounts exact, in major units; timestamps ISO 8601 in UTC), earliest due first (no due
-    date last), then by invoice number. Empty both when the company has none and when there is no such contact."""
+    date last), then by invoice number. Empty when the company has none, when there is no such contact, and when
+    the uid names several contacts (never the union of their companies' invoices)."""
     rows = conn.execute(_CONTACT_COMPANY_INVOICES, {"firebase_uid": firebase_uid})
     return [dict(zip(_LISTING_FIELDS, row, strict=True)) for row in rows]  # Row._asdict takes ~3x as long
 
@@ -129,7 +139,7 @@ def find_contact_and_company_invoice(
 ) -> tuple[ContactRecord, InvoiceRecord] | None:
     """The contact signed in as `firebase_uid` and the invoice `invoice_id` if the contact's company owns it, in
     one statement; None both when the invoice does not exist and when it is another company's (and when there is
-    no such contact). `for_update` locks the invoice row only."""
+    no such contact, or several). `for_update` locks the invoice row only."""
     statement = _CONTACT_AND_COMPANY_INVOICE_FOR_UPDATE if for_update else _CONTACT_AND_COMPANY_INVOICE
     row = conn.execute(statement, {"firebase_uid": firebase_uid, "invoice_id": invoice_id}).mappings().first()
     return (_contact_record(row), InvoiceRecord.from_row(row)) if row else None
@@ -143,6 +153,12 @@ _CONTACT_COLUMNS = (
     stripe_customer.c.stripeCustomerId.label("contact.stripeCustomerId"),
 )
 _CONTACT_WITH_CUSTOMER = contact.outerjoin(stripe_customer, stripe_customer.c.contactId == contact.c.id)
+# A portal database may lack the unique constraint on "firebaseUid": a uid must name exactly one contact, checked
+# inside the warm paths' one statement (an uncorrelated subquery, evaluated once) rather than by another query.
+_other_contact = contact.alias("uidContact")
+_ONE_CONTACT_FOR_THE_UID = select(func.count()).select_from(_other_contact).where(
+    _other_contact.c.firebaseUid == bindparam("firebase_uid")
+).scalar_subquery() == 1
 _LISTING = {
     "id": invoice.c.id,
     "invoiceNumber": invoice.c.invoiceNumber,
@@ -168,7 +184,7 @@ _CONTACT_COMPANY_INVOICES = (
         .join(proposal, proposal.c.id == invoice.c.proposalId)
         .join(contact, contact.c.contactCompanyId == proposal.c.companyId)
     )
-    .where(contact.c.firebaseUid == bindparam("firebase_uid"))
+    .where(contact.c.firebaseUid == bindparam("firebase_uid"), _ONE_CONTACT_FOR_THE_UID)
     .order_by(invoice.c.dueDate.asc().nulls_last(), invoice.c.invoiceNumber.asc())
 )
 _CONTACT_AND_COMPANY_INVOICE = (
@@ -178,7 +194,8 @@ _CONTACT_AND_COMPANY_INVOICE = (
         .join(proposal, proposal.c.companyId == contact.c.contactCompanyId)
         .join(invoice, invoice.c.proposalId == proposal.c.id)
     )
-    .where(contact.c.firebaseUid == bindparam("firebase_uid"), invoice.c.id == bindparam("invoice_id"))
+    .where(contact.c.firebaseUid == bindparam("firebase_uid"), invoice.c.id == bindparam("invoice_id"),
+           _ONE_CONTACT_FOR_THE_UID)
 )
 _CONTACT_AND_COMPANY_INVOICE_FOR_UPDATE = _CONTACT_AND_COMPANY_INVOICE.with_for_update(of=invoice)
 
@@ -188,8 +205,9 @@ def _contact_record(row: Mapping[Any, Any]) -> ContactRecord:
                          stripe_customer_id=row["contact.stripeCustomerId"])
 
 
-def find_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord | None:
-    row = conn.execute(select(invoice).where(invoice.c.id == invoice_id)).mappings().first()
+def find_invoice(conn: Connection, invoice_id: str, *, for_update: bool = False) -> InvoiceRecord | None:
+    statement = select(invoice).where(invoice.c.id == invoice_id)
+    row = conn.execute(statement.with_for_update() if for_update else statement).mappings().first()
     return InvoiceRecord.from_row(row) if row else None
 
 
@@ -213,23 +231,27 @@ def attach_checkout_session(
     amount_minor: int,
     currency: str,
     idempotency_key: str,
-) -> None:
-    """Make `session_id` the invoice's current session and add it to the history (caller holds the row lock).
-    A failed invoice is pending again: a new attempt to pay it has begun."""
-    conn.execute(_ATTACH_SESSION, {"b_invoice_id": invoice_id, "stripeCheckoutSessionId": session_id,
-                                   "stripeCustomerId": customer_id, "status": "pending", "updatedAt": utc_now()})
-    insert_ignoring_conflict(conn, checkout_session, {
-        "id": session_id,
-        "invoiceId": invoice_id,
-        "contactId": contact_id,
-        "amountMinor": amount_minor,
-        "currency": currency,
-        "idempotencyKey": idempotency_key,
-    })
+) -> InvoiceRecord | None:
+    """Make `session_id` the invoice's current session (InvoiceEvent.CHECKOUT_STARTED: a failed invoice is
+    pending again, a new attempt to pay it has begun) and add it to the history. None if the invoice is not
+    payable (the caller holds the row lock, so only a bug of ours gets there)."""
+    attached = apply_invoice_event(conn, invoice_id, InvoiceEvent.CHECKOUT_STARTED,
+                                   values={"stripeCheckoutSessionId": session_id, "stripeCustomerId": customer_id})
+    if attached is not None:
+        insert_ignoring_conflict(conn, checkout_session, {
+            "id": session_id,
+            "invoiceId": invoice_id,
+            "contactId": contact_id,
+            "amountMinor": amount_minor,
+            "currency": currency,
+            "idempotencyKey": idempotency_key,
+        })
+    return attached
 
 
-# Bound parameters of the WHERE clauses are named b_*: a parameter named after a column is a SET value.
-_ATTACH_SESSION = update(invoice).where(invoice.c.id == bindparam("b_invoice_id"))
+def is_our_checkout_session(conn: Connection, session_id: str) -> bool:
+    """Whether checkout made this session (every session it makes is recorded with the invoice it is for)."""
+    return conn.scalar(select(checkout_session.c.id).where(checkout_session.c.id == session_id)) is not None
 
 
 def find_invoice_by_payment_intent(conn: Connection, payment_intent_id: str) -> InvoiceRecord | None:
@@ -238,56 +260,101 @@ def find_invoice_by_payment_intent(conn: Connection, payment_intent_id: str) -> 
 
 
 def reconciliation_candidates(conn: Connection, *, not_updated_since: datetime, limit: int) -> list[InvoiceRecord]:
-    """Invoices whose checkout has been open or processing since before `not_updated_since`, oldest first."""
+    """Invoices whose checkout has been open or processing since before `not_updated_since`: the sessions never
+    examined first, then those examined longest ago, so that invoices which stay as they are (a session still
+    open, Stripe not knowing it) take their turn behind the others instead of filling every batch."""
     rows = conn.execute(
         select(invoice)
+        .select_from(invoice.outerjoin(checkout_session, checkout_session.c.id == invoice.c.stripeCheckoutSessionId))
         .where(
             invoice.c.status.in_(["pending", "processing"]),
             invoice.c.stripeCheckoutSessionId.is_not(None),
             invoice.c.updatedAt < not_updated_since,
         )
-        .order_by(invoice.c.updatedAt.asc())
+        .order_by(checkout_session.c.reconciledAt.asc().nulls_first(), invoice.c.updatedAt.asc())
         .limit(limit)
     ).mappings()
     return [InvoiceRecord.from_row(row) for row in rows]
 
 
-def transition_invoice(
+def note_reconciled(conn: Connection, session_id: str, outcome: str) -> None:
+    conn.execute(update(checkout_session).where(checkout_session.c.id == session_id)
+                 .values(reconciledAt=utc_now(), reconcileOutcome=outcome))
+
+
+def normalized_currency(column: ColumnElement[str]) -> ColumnElement[str]:
+    """billing.money.normalize_currency in SQL: the padding it strips (CURRENCY_PADDING, spaces, which is what
+    trim() strips), then upper case. The one place the rule is written for the database."""
+    return func.upper(func.trim(column))
+
+
+def apply_invoice_event(
     conn: Connection,
-    *,
     invoice_id: str,
-    session_id: str | None,
-    from_statuses: Iterable[str],
-    values: Mapping[str, Any],
-    amount: Decimal | None = None,
-    currency: str | None = None,
+    event: InvoiceEvent,
+    *,
+    session_id: str | None = None,
+    payment_intent_id: str | None = None,
+    terms: SettlementTerms | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> InvoiceRecord | None:
-    """Apply `values` only if the invoice is in one of `from_statuses`, `session_id` (when given) is its current
-    session and (when given) amount and currency match. Returns the updated invoice, or None if nothing matched."""
-    checks_amount = amount is not None and currency is not None
-    parameters = {"b_invoice_id": invoice_id, "b_from_statuses": list(from_statuses), **values, "updatedAt": utc_now()}
-    if session_id is not None:
-        parameters["b_session_id"] = session_id
-    if checks_amount:
-        parameters |= {"b_amount": amount, "b_currency": (currency or "").upper()}
-    row = conn.execute(_transition_statement(session_id is not None, checks_amount), parameters).mappings().first()
+    """Apply `event` to the invoice if billing.invoice_states allows it from the invoice's status and its guards
+    hold: `session_id` (Guard.CURRENT_SESSION), `payment_intent_id` (Guard.OWN_PAYMENT), `terms`
+    (Guard.AMOUNT_AND_CURRENCY). `values` are the columns the event writes (EFFECTS). One conditional UPDATE;
+    returns the updated invoice, or None if nothing matched (the transition is forbidden or a guard failed)."""
+    values = dict(values or {})
+    if not set(values) <= EFFECTS[event].writes:
+        raise ValueError(f"{event} does not write {sorted(set(values) - EFFECTS[event].writes)}")
+    guards = guards_of(event)
+    parameters: dict[str, Any] = {"b_invoice_id": invoice_id, **values, "updatedAt": utc_now()}
+    if Guard.CURRENT_SESSION in guards:
+        parameters["b_session_id"] = _given(session_id, "session_id", event)
+    if Guard.OWN_PAYMENT in guards:
+        parameters["b_payment_intent_id"] = _given(payment_intent_id, "payment_intent_id", event)
+    if Guard.AMOUNT_AND_CURRENCY in guards:
+        given = _given(terms, "terms", event)
+        parameters |= {"b_amount": given.amount, "b_currency": given.currency}
+    row = conn.execute(_event_statement(event), parameters).mappings().first()
     return InvoiceRecord.from_row(row) if row else None
 
 
+def _given(value: Any, name: str, event: InvoiceEvent) -> Any:
+    if value is None:
+        raise ValueError(f"{event} needs {name} for its guard")
+    return value
+
+
+_GUARD_CONDITIONS: dict[Guard, tuple[ColumnElement[bool], ...]] = {
+    Guard.CURRENT_SESSION: (invoice.c.stripeCheckoutSessionId == bindparam("b_session_id"),),
+    Guard.NO_CURRENT_SESSION: (invoice.c.stripeCheckoutSessionId.is_(None),),
+    Guard.OWN_PAYMENT: (invoice.c.stripePaymentIntentId == bindparam("b_payment_intent_id"),),
+    # money.settles_exactly, in SQL: the amount (NUMERIC equality: 500 = 500.00) and the normalised currency
+    Guard.AMOUNT_AND_CURRENCY: (
+        invoice.c.amount == bindparam("b_amount", type_=invoice.c.amount.type),
+        normalized_currency(invoice.c.currency) == bindparam("b_currency"),
+    ),
+}
+
+
 @cache
-def _transition_statement(checks_session: bool, checks_amount: bool) -> Update:
-    statement = update(invoice).where(
-        invoice.c.id == bindparam("b_invoice_id"),
-        invoice.c.status.in_(bindparam("b_from_statuses", expanding=True)),
+def _event_statement(event: InvoiceEvent) -> Update:
+    """The conditional UPDATE of `event`, derived from its rows of invoice_states.TRANSITIONS (built once per
+    event; the written columns are named by the parameters it is executed with). The new status is the row's
+    target for the invoice's current status."""
+    transitions = transitions_of(event)
+    targets = {t.target for t in transitions}
+    new_status: Any = (
+        literal(next(iter(targets)).value) if len(targets) == 1
+        else case({t.source.value: t.target.value for t in transitions}, value=invoice.c.status)
     )
-    if checks_session:
-        statement = statement.where(invoice.c.stripeCheckoutSessionId == bindparam("b_session_id"))
-    if checks_amount:
-        statement = statement.where(
-            invoice.c.amount == bindparam("b_amount", type_=invoice.c.amount.type),
-            func.upper(invoice.c.currency) == bindparam("b_currency"),
-        )
-    return statement.returning(*invoice.c)
+    conditions = [c for guard in sorted(guards_of(event)) for c in _GUARD_CONDITIONS[guard]]
+    return (
+        update(invoice)
+        .where(invoice.c.id == bindparam("b_invoice_id"),
+               invoice.c.status.in_([t.source.value for t in transitions]), *conditions)
+        .values(status=new_status, **dict.fromkeys(EFFECTS[event].clears))
+        .returning(*invoice.c)
+    )
 
 
 class StoredEvent(NamedTuple):
@@ -380,14 +447,15 @@ def _stored_event(row: Mapping[Any, Any]) -> StoredEvent:
 
 
 def record_adjustment(
-    conn: Connection, *, adjustment_id: str, invoice_id: str, kind: str, amount_minor: int, currency: str,
-    status: str,
+    conn: Connection, *, adjustment_id: str, payment_intent_id: str | None, invoice_id: str | None, kind: str,
+    amount_minor: int, currency: str, status: str,
 ) -> None:
-    """Upsert a refund (per charge: its cumulative refunded amount) or a dispute. Events arrive out of order, so
-    the stored amount never decreases and a closed dispute keeps its final status."""
+    """Upsert a refund (per charge: its cumulative refunded amount) or a dispute of the payment
+    `payment_intent_id`; `invoice_id` only when that payment is the invoice's own. Events arrive out of order,
+    so the stored amount never decreases and a closed dispute keeps its final status."""
     _upsert_adjustment(conn, {
-        "id": adjustment_id, "invoiceId": invoice_id, "kind": kind, "amountMinor": amount_minor,
-        "currency": currency, "status": status,
+        "id": adjustment_id, "invoiceId": invoice_id, "paymentIntentId": payment_intent_id, "kind": kind,
+        "amountMinor": amount_minor, "currency": currency, "status": status,
     })
 
 
@@ -420,6 +488,123 @@ def adjustments_for(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
         .order_by(payment_adjustment.c.createdAt)
     ).mappings()
     return [dict(row) for row in rows]
+
+
+class UnappliedPaymentRecord(NamedTuple):
+    id: str  # the PaymentIntent
+    invoice_id: str
+    checkout_session_id: str | None
+    contact_id: str | None
+    amount_minor: int | None
+    currency: str | None
+    reason: str
+    status: str
+    refund_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _unapplied_record(row: Mapping[Any, Any]) -> UnappliedPaymentRecord:
+    return UnappliedPaymentRecord(
+        id=row["id"], invoice_id=row["invoiceId"], checkout_session_id=row["checkoutSessionId"],
+        contact_id=row["contactId"], amount_minor=row["amountMinor"], currency=row["currency"], reason=row["reason"],
+        status=row["status"], refund_id=row["refundId"], created_at=row["createdAt"], updated_at=row["updatedAt"],
+    )
+
+
+def record_unapplied_payment(
+    conn: Connection, *, payment_intent_id: str, invoice_id: str, checkout_session_id: str | None,
+    contact_id: str | None, amount_minor: int | None, currency: str | None, reason: str, status: UnappliedStatus,
+) -> UnappliedPaymentRecord:
+    """Record a payment that does not settle its invoice, once per PaymentIntent. A later event about the same
+    payment only moves it on from `in_flight` (its bank debit settled); whatever was decided since stays."""
+    statement = _dialect_insert(conn.dialect.name)(unapplied_payment).values(
+        id=payment_intent_id, invoiceId=invoice_id, checkoutSessionId=checkout_session_id, contactId=contact_id,
+        amountMinor=amount_minor, currency=currency, reason=reason, status=status.value,
+    )
+    current = unapplied_payment.c
+    row = conn.execute(statement.on_conflict_do_update(
+        index_elements=[current.id],
+        set_={
+            "status": case((current.status == UnappliedStatus.IN_FLIGHT.value, statement.excluded.status),
+                           else_=current.status),
+            "updatedAt": utc_now(),
+        },
+    ).returning(*unapplied_payment.c)).mappings().one()
+    return _unapplied_record(row)
+
+
+def find_unapplied_payment(conn: Connection, payment_intent_id: str, *, for_update: bool = False
+                           ) -> UnappliedPaymentRecord | None:
+    statement = select(unapplied_payment).where(unapplied_payment.c.id == payment_intent_id)
+    row = conn.execute(statement.with_for_update() if for_update else statement).mappings().first()
+    return _unapplied_record(row) if row else None
+
+
+def find_unapplied_payment_of_session(conn: Connection, invoice_id: str, session_id: str
+                                      ) -> UnappliedPaymentRecord | None:
+    row = conn.execute(select(unapplied_payment).where(
+        unapplied_payment.c.invoiceId == invoice_id, unapplied_payment.c.checkoutSessionId == session_id,
+    )).mappings().first()
+    return _unapplied_record(row) if row else None
+
+
+def unapplied_payments_with_status(conn: Connection, statuses: Iterable[UnappliedStatus], limit: int = 100
+                                   ) -> list[UnappliedPaymentRecord]:
+    rows = conn.execute(
+        select(unapplied_payment).where(unapplied_payment.c.status.in_([s.value for s in statuses]))
+        .order_by(unapplied_payment.c.createdAt.asc()).limit(limit)
+    ).mappings()
+    return [_unapplied_record(row) for row in rows]
+
+
+def move_unapplied_payment(
+    conn: Connection, payment_intent_id: str, *, from_statuses: Iterable[UnappliedStatus], to: UnappliedStatus,
+    refund_id: str | None = None,
+) -> bool:
+    """Move the record from one of `from_statuses` to `to` (a conditional write); False if it was not in one."""
+    values: dict[str, Any] = {"status": to.value, "updatedAt": utc_now()}
+    if refund_id is not None:
+        values["refundId"] = refund_id
+    result = conn.execute(update(unapplied_payment).where(
+        unapplied_payment.c.id == payment_intent_id,
+        unapplied_payment.c.status.in_([s.value for s in from_statuses]),
+    ).values(**values))
+    return bool(result.rowcount)
+
+
+_EVENTS_CURSOR = "stripe_events"
+
+
+def events_cursor(conn: Connection) -> int | None:
+    """Where the walk through Stripe's events list resumes (Unix seconds, Stripe's clock); None before the first."""
+    value = conn.scalar(select(reconciliation_cursor.c.createdFrom).where(reconciliation_cursor.c.id == _EVENTS_CURSOR))
+    return int(value) if value is not None else None
+
+
+def advance_events_cursor(conn: Connection, created_from: int) -> None:
+    """Move the cursor forward to `created_from`, never back (two runs may finish in any order)."""
+    statement = _dialect_insert(conn.dialect.name)(reconciliation_cursor).values(
+        id=_EVENTS_CURSOR, createdFrom=created_from)
+    current = reconciliation_cursor.c
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[current.id],
+        set_={
+            "createdFrom": case((statement.excluded.createdFrom > current.createdFrom, statement.excluded.createdFrom),
+                                else_=current.createdFrom),
+            "updatedAt": utc_now(),
+        },
+    ))
+
+
+def processed_event_ids(conn: Connection, event_ids: Iterable[str]) -> set[str]:
+    """Which of `event_ids` the inbox holds as processed (one statement for a page of Stripe's events list)."""
+    ids = list(event_ids)
+    if not ids:
+        return set()
+    rows = conn.execute(select(stripe_event.c.id).where(stripe_event.c.id.in_(ids),
+                                                        stripe_event.c.processedAt.is_not(None)))
+    return {row[0] for row in rows}
 
 
 def insert_ignoring_conflict(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:

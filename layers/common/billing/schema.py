@@ -1,11 +1,13 @@
 """Table definitions (SQLAlchemy Core), mirroring the migrations.
 
 The portal's tables keep Prisma's naming ("Invoice", "paidByContactId", ...) so these functions can be pointed
-at the portal's database. The three tables after them are ours. `tests/test_migrations.py` checks that
+at the portal's database. The tables after them are ours. `tests/test_migrations.py` checks that
 `alembic upgrade head` produces exactly this metadata.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -24,14 +26,37 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from billing.invoice_states import InvoiceStatus
 from billing.types import ExactDecimal
 
 metadata = MetaData()
 
-INVOICE_STATUSES = ("pending", "processing", "paid", "failed", "refunded")
 
-# An invoice can start a checkout only in these states; "paid", "processing" and "refunded" are not payable.
-PAYABLE_STATUSES = ("pending", "failed")
+class UnappliedReason(StrEnum):
+    """Why a payment that names an invoice does not settle it."""
+
+    AMOUNT_MISMATCH = "amount_mismatch"  # e.g. the invoice was edited after its session was opened
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INVOICE_SETTLED = "invoice_settled"  # a second payment of an invoice already paid (or refunded)
+    NOT_CURRENT_SESSION = "not_current_session"  # a session that is not (or no longer) the invoice's current one
+
+
+class UnappliedStatus(StrEnum):
+    """What becomes of such a payment. `refund_due` is refunded by the next function holding the Stripe key
+    (verify, checkout, reconciliation); `held` waits for an operator (scripts/unapplied_payments.py)."""
+
+    IN_FLIGHT = "in_flight"  # a bank debit not settled yet: nothing to refund until it succeeds
+    REFUND_DUE = "refund_due"
+    HELD = "held"
+    REFUNDED = "refunded"
+    ACCEPTED = "accepted"  # an operator applied it to its invoice
+    PAYMENT_FAILED = "payment_failed"  # the bank debit failed: no money to give back
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK constraint's text: the column holds one of the enum's values."""
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
 
 
 def _timestamp(name: str, nullable: bool = True, default: bool = False) -> Column:
@@ -91,9 +116,7 @@ invoice = Table(
     _timestamp("createdAt", nullable=False, default=True),
     _timestamp("updatedAt", nullable=False, default=True),
     CheckConstraint("amount > 0", name="Invoice_amount_positive"),
-    CheckConstraint(
-        "status IN (" + ", ".join(f"'{s}'" for s in INVOICE_STATUSES) + ")", name="Invoice_status_valid"
-    ),
+    CheckConstraint(_one_of("status", InvoiceStatus), name="Invoice_status_valid"),
     Index("Invoice_proposalId_idx", "proposalId"),
     Index("Invoice_status_idx", "status"),
     Index("Invoice_dueDate_idx", "dueDate"),
@@ -120,6 +143,10 @@ checkout_session = Table(
     Column("currency", Text, nullable=False),
     Column("idempotencyKey", Text, nullable=False, unique=True),
     _timestamp("createdAt", nullable=False, default=True),
+    # When reconciliation last asked Stripe about it, and what came of it: the next run starts with the sessions
+    # examined longest ago, so one that cannot be applied never holds the others back.
+    _timestamp("reconciledAt"),
+    Column("reconcileOutcome", Text, nullable=True),
     Index("CheckoutSession_invoiceId_idx", "invoiceId"),
 )
 
@@ -138,13 +165,15 @@ stripe_event = Table(
     Index("StripeEvent_invoiceId_idx", "invoiceId"),
 )
 
-# Refunds and disputes of an invoice's payment, one row per Stripe charge (refunds; amountMinor is the charge's
-# cumulative amount refunded) or per dispute, so a partial refund or a dispute is on record next to the invoice.
+# Refunds and disputes, one row per Stripe charge (refunds; amountMinor is the charge's cumulative amount
+# refunded) or per dispute, recorded against the payment they adjust: "invoiceId" is set when that payment is the
+# invoice's own (its "stripePaymentIntentId"), NULL for any other payment (one that never settled an invoice).
 payment_adjustment = Table(
     "PaymentAdjustment",
     metadata,
     Column("id", Text, primary_key=True),  # ch_... for refunds, dp_... for disputes
-    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=False),
+    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=True),
+    Column("paymentIntentId", Text, nullable=True),
     Column("kind", Text, nullable=False),
     Column("amountMinor", BigInteger, nullable=False),
     Column("currency", Text, nullable=False),
@@ -153,4 +182,38 @@ payment_adjustment = Table(
     _timestamp("updatedAt", nullable=False, default=True),
     CheckConstraint("kind IN ('refund', 'dispute')", name="PaymentAdjustment_kind_valid"),
     Index("PaymentAdjustment_invoiceId_idx", "invoiceId"),
+    Index("PaymentAdjustment_paymentIntentId_idx", "paymentIntentId"),
+)
+
+# Payments that name one of our invoices but cannot settle it (billing/unapplied_payments.py), one row per
+# PaymentIntent: refunded automatically, or held for an operator, never kept silently.
+unapplied_payment = Table(
+    "UnappliedPayment",
+    metadata,
+    Column("id", Text, primary_key=True),  # the PaymentIntent, pi_...
+    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=False),
+    Column("checkoutSessionId", Text, nullable=True),
+    Column("contactId", Text, nullable=True),  # the payer the session names
+    Column("amountMinor", BigInteger, nullable=True),
+    Column("currency", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("refundId", Text, nullable=True),
+    _timestamp("createdAt", nullable=False, default=True),
+    _timestamp("updatedAt", nullable=False, default=True),
+    CheckConstraint(_one_of("reason", UnappliedReason), name="UnappliedPayment_reason_valid"),
+    CheckConstraint(_one_of("status", UnappliedStatus), name="UnappliedPayment_status_valid"),
+    Index("UnappliedPayment_invoiceId_idx", "invoiceId"),
+    Index("UnappliedPayment_checkoutSessionId_idx", "checkoutSessionId"),
+    Index("UnappliedPayment_status_idx", "status"),
+)
+
+# Where reconciliation's walk through Stripe's events list (GET /v1/events) resumes: the `created` time (Stripe's
+# clock, Unix seconds) from which the next walk asks for events.
+reconciliation_cursor = Table(
+    "ReconciliationCursor",
+    metadata,
+    Column("id", Text, primary_key=True),  # "stripe_events"
+    Column("createdFrom", BigInteger, nullable=False),
+    _timestamp("updatedAt", nullable=False, default=True),
 )

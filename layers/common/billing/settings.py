@@ -39,6 +39,8 @@ class Settings:
     portal_url: str | None = None
     reconcile_after_minutes: int | None = None
     reconcile_batch_size: int | None = None
+    stripe_mode: str | None = None  # "test" or "live": Stripe events of the other mode are never applied
+    mismatched_payment_policy: str = "refund"  # or "hold": what becomes of a payment that cannot settle its invoice
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
@@ -77,6 +79,8 @@ def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.enviro
             "STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_SECRET_ARN)",
             environ.get("STRIPE_WEBHOOK_SECRET") or secrets.plain("STRIPE_WEBHOOK_SECRET_SECRET_ARN"),
         )
+    if Need.STRIPE_API in needs or Need.STRIPE_WEBHOOK in needs:
+        values |= _stripe_mode_and_policy(environ, values.get("stripe_secret_key"), problems)
     if Need.PORTAL in needs:
         portal_url = required("PORTAL_URL", environ.get("PORTAL_URL"))
         if portal_url and not _is_absolute_url(portal_url):
@@ -94,6 +98,25 @@ def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.enviro
     if problems:
         raise ConfigurationError("missing or invalid settings: " + ", ".join(problems))
     return Settings(**values)
+
+
+STRIPE_MODES = ("test", "live")
+MISMATCHED_PAYMENT_POLICIES = ("refund", "hold")
+
+
+def _stripe_mode_and_policy(environ: Mapping[str, str], secret_key: str | None, problems: list[str]) -> dict[str, Any]:
+    """STRIPE_MODE (required: a webhook has no key to tell it) must be the secret key's mode where the function
+    has a key; MISMATCHED_PAYMENT_POLICY is optional (default refund)."""
+    mode = environ.get("STRIPE_MODE") or None
+    if mode not in STRIPE_MODES:
+        problems.append("STRIPE_MODE (must be test or live)")
+    elif secret_key and secret_key.startswith(("sk_", "rk_")) and not secret_key.startswith((f"sk_{mode}_",
+                                                                                              f"rk_{mode}_")):
+        problems.append(f"STRIPE_MODE ({mode}, but the Stripe secret key is not a {mode} key)")
+    policy = environ.get("MISMATCHED_PAYMENT_POLICY") or "refund"
+    if policy not in MISMATCHED_PAYMENT_POLICIES:
+        problems.append("MISMATCHED_PAYMENT_POLICY (must be refund or hold)")
+    return {"stripe_mode": mode, "mismatched_payment_policy": policy}
 
 
 def is_local_run(environ: Mapping[str, str] = os.environ) -> bool:

@@ -1,18 +1,23 @@
 """Everything this service asks of Stripe, through the official SDK.
 
-One StripeClient per container. Network errors, timeouts, 409 and 5xx are retried by the SDK, and 429 (which
-the SDK retries only when Stripe says so) by `_call`; every retry carries the same Idempotency-Key, so a retried
-creation replays the first result instead of making a second session. Whatever still fails becomes
+One StripeClient per container. `_call` is the one retry loop: at most three HTTP attempts per call in all (the
+SDK's own retries are off, so they cannot multiply with ours), retrying network errors, timeouts, 409, 429 and
+5xx unless Stripe answers `Stripe-Should-Retry: false` (and retrying whatever it answers `true` for). Every
+attempt of a POST carries the same Idempotency-Key, so a retried creation replays the first result instead of
+making a second session; the key is derived from every parameter sent (`idempotency_key`), so a changed
+parameter is a new request, never Stripe's "key reused with other parameters". Whatever still fails becomes
 PaymentProviderUnavailable (502), raised before anything of ours has changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import stripe
@@ -21,10 +26,10 @@ from billing.errors import PaymentProviderUnavailable, UnsupportedAmount
 from billing.observability import logger
 from billing.settings import settings
 
-# Connect and read timeouts (s): with two retries, a Stripe outage still answers within API Gateway's 30 s.
+# Connect and read timeouts (s): three attempts and the pauses between them still answer within API Gateway's 30 s.
 _TIMEOUT = (3.0, 6.0)
-_MAX_NETWORK_RETRIES = 2
-_RATE_LIMIT_BACKOFF = (0.5, 1.0)  # seconds before each retry of a 429
+_RETRY_DELAYS = (0.5, 1.0)  # seconds before the second and the third attempt: three attempts in all
+_EVENTS_PAGE_SIZE = 100  # Stripe's largest page
 
 
 @dataclass(frozen=True)
@@ -86,17 +91,25 @@ def client() -> stripe.StripeClient:
     return stripe.StripeClient(
         config.stripe_secret_key or "",
         base_addresses=base_addresses,  # type: ignore[arg-type]
-        max_network_retries=_MAX_NETWORK_RETRIES,
+        max_network_retries=0,  # `_call` retries
         http_client=stripe.RequestsClient(timeout=_TIMEOUT),
     )
+
+
+def idempotency_key(purpose: str, attempt: str, params: Mapping[str, Any]) -> str:
+    """The Idempotency-Key of one attempt at a creation: the same for every retry of it, another as soon as any
+    parameter sent differs (Stripe refuses a key reused with other parameters for 24 hours). `attempt` names
+    what is being attempted (an invoice's checkout as of its last change, a contact's customer)."""
+    material = json.dumps([attempt, params], sort_keys=True, separators=(",", ":"), default=str)
+    return f"{purpose}-{hashlib.sha256(material.encode()).hexdigest()[:48]}"
 
 
 def create_customer(*, contact_id: str, email: str | None) -> str:
     params: dict[str, Any] = {"metadata": {"contactId": contact_id}}
     if email:
         params["email"] = email
-    customer = _call("create customer", lambda: _v1("post", "/v1/customers", params,
-                                                     idempotency_key=f"customer-for-contact-{contact_id}"))
+    key = idempotency_key("customer", contact_id, params)
+    customer = _call("create customer", lambda: _v1("post", "/v1/customers", params, idempotency_key=key))
     return str(customer["id"])
 
 
@@ -117,9 +130,11 @@ def retrieve_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None
 
 def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
     """Expire an open session; if it is no longer open (it completed meanwhile), its current state instead."""
+    key = idempotency_key("expire", session_id, {})
     try:
         session = _call("expire checkout session",
-                        lambda: _v1("post", f"/v1/checkout/sessions/{_id(session_id)}/expire"), rejection=_NotOpen)
+                        lambda: _v1("post", f"/v1/checkout/sessions/{_id(session_id)}/expire", idempotency_key=key),
+                        rejection=_NotOpen)
     except _NotOpen:
         return retrieve_checkout_session(session_id)
     except _ResourceMissing:
@@ -134,6 +149,35 @@ def retrieve_payment_intent_status(payment_intent_id: str) -> str | None:
     except _ResourceMissing:
         return None
     return str(intent["status"])
+
+
+def refund_payment(payment_intent_id: str, *, metadata: Mapping[str, str], reason: str | None = None) -> str | None:
+    """Refund the whole of a succeeded payment; the refund's id, or None if the payment was refunded already
+    (by an earlier attempt of ours, or by someone in the Dashboard). `metadata` says why, on Stripe's side."""
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "metadata": dict(metadata)}
+    if reason:
+        params["reason"] = reason
+    key = idempotency_key("refund", payment_intent_id, params)
+    try:
+        refund = _call("refund payment", lambda: _v1("post", "/v1/refunds", params, idempotency_key=key),
+                       rejection=_AlreadyRefunded, rejection_code="charge_already_refunded")
+    except _AlreadyRefunded:
+        return None
+    return str(refund["id"])
+
+
+class EventsPage(NamedTuple):
+    events: list[dict[str, Any]]  # newest first, as Stripe lists them
+    has_more: bool
+
+
+def list_events(*, types: Sequence[str], created_from: int, starting_after: str | None = None) -> EventsPage:
+    """One page of Stripe's events list: events of `types` created at or after `created_from` (Unix seconds)."""
+    params: dict[str, Any] = {"types": list(types), "created": {"gte": created_from}, "limit": _EVENTS_PAGE_SIZE}
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call("list events", lambda: _v1("get", "/v1/events", params))
+    return EventsPage([dict(event) for event in page["data"]], bool(page["has_more"]))
 
 
 def _v1(method: str, path: str, params: Mapping[str, Any] | None = None, *, idempotency_key: str | None = None
@@ -170,42 +214,73 @@ class _NotOpen(Exception):
     pass
 
 
-def _call(action: str, request: Any, *, rejection: type[Exception] | None = None) -> Any:
-    """Run one SDK call, retrying a 429 after each delay of _RATE_LIMIT_BACKOFF. A 400 becomes `rejection` when the
-    caller expects one (expiring a session that is no longer open), else PaymentProviderUnavailable."""
-    for delay in (*_RATE_LIMIT_BACKOFF, None):
-        try:
-            return _call_once(action, request, rejection)
-        except _RateLimited as limited:
-            if delay is None:
-                raise PaymentProviderUnavailable() from limited.__cause__
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-class _RateLimited(Exception):
+class _AlreadyRefunded(Exception):
     pass
 
 
-def _call_once(action: str, request: Any, rejection: type[Exception] | None) -> Any:
+def _call(action: str, request: Any, *, rejection: type[Exception] | None = None,
+          rejection_code: str | None = None) -> Any:
+    """Run one SDK call in at most len(_RETRY_DELAYS) + 1 HTTP attempts. A 400 becomes `rejection` when the caller
+    expects one (with `rejection_code`, only that error code): expiring a session that is no longer open,
+    refunding a payment refunded already. Anything else that fails is PaymentProviderUnavailable."""
+    for delay in _RETRY_DELAYS:
+        try:
+            return _call_once(action, request, rejection, rejection_code, last_attempt=False)
+        except _Retryable:
+            time.sleep(delay)
+    return _call_once(action, request, rejection, rejection_code, last_attempt=True)
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _worth_retrying(error: stripe.StripeError) -> bool:
+    """Stripe's own word first (`Stripe-Should-Retry`), then what the SDK would retry, plus rate limits."""
+    should_retry = next((v for k, v in (error.headers or {}).items() if k.lower() == "stripe-should-retry"), None)
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    if isinstance(error, stripe.APIConnectionError):
+        return error.should_retry
+    return error.http_status in (409, 429) or (error.http_status or 0) >= 500
+
+
+def _call_once(action: str, request: Any, rejection: type[Exception] | None, rejection_code: str | None, *,
+               last_attempt: bool) -> Any:
     try:
         return request()
-    except stripe.RateLimitError as error:
-        logger.info("stripe rate limit", extra={"action": action, "stripe_request_id": error.request_id})
-        raise _RateLimited() from error
-    except stripe.InvalidRequestError as error:
+    except stripe.StripeError as error:
+        if not last_attempt and _worth_retrying(error):
+            logger.info("stripe call retried", extra={"action": action, "error": type(error).__name__,
+                                                      "http_status": error.http_status,
+                                                      "stripe_request_id": error.request_id})
+            raise _Retryable() from error
+        raise _translated(action, error, rejection, rejection_code) from error
+
+
+def _translated(action: str, error: stripe.StripeError, rejection: type[Exception] | None,
+                rejection_code: str | None) -> Exception:
+    """What `error` means to this service (the one place Stripe's errors are read), logged where it is news."""
+    if isinstance(error, stripe.IdempotencyError) and error.http_status == 400:
+        # The same key with other parameters: a bug of ours (keys are derived from every parameter), not an
+        # outage. Logged as what it is; the request changed nothing at Stripe.
+        logger.error("stripe refused an idempotency key reused with other parameters",
+                     extra={"action": action, "stripe_error": "idempotency_error",
+                            "stripe_request_id": error.request_id})
+        return PaymentProviderUnavailable()
+    if isinstance(error, stripe.InvalidRequestError):
         if error.code == "resource_missing":
-            raise _ResourceMissing() from error
-        if rejection is not None and error.http_status == 400:
-            raise rejection() from error
+            return _ResourceMissing()
+        if rejection is not None and error.http_status == 400 and rejection_code in (None, error.code):
+            return rejection()
         if error.code in ("amount_too_small", "amount_too_large"):
-            raise UnsupportedAmount(error.user_message or "amount outside Stripe's limits") from error
+            return UnsupportedAmount(error.user_message or "amount outside Stripe's limits")
         logger.error("stripe rejected a request", extra={"action": action, "stripe_code": error.code,
                                                           "stripe_request_id": error.request_id})
-        raise PaymentProviderUnavailable() from error
-    except stripe.StripeError as error:
-        # Connection errors, timeouts, 429 and 5xx that survived the SDK's retries; also a bad API key.
-        logger.warning("stripe unavailable", extra={"action": action, "error": type(error).__name__,
-                                                     "http_status": error.http_status,
-                                                     "stripe_request_id": error.request_id})
-        raise PaymentProviderUnavailable() from error
+        return PaymentProviderUnavailable()
+    # Connection errors, timeouts, 409, 429 and 5xx that survived the retries (or Stripe said not to retry); also
+    # a bad API key.
+    logger.warning("stripe unavailable", extra={"action": action, "error": type(error).__name__,
+                                                 "http_status": error.http_status,
+                                                 "stripe_request_id": error.request_id})
+    return PaymentProviderUnavailable()

@@ -1,42 +1,62 @@
-"""Stripe webhook events: verified, recorded in the inbox and applied in one transaction.
+"""Stripe events: verified, recorded in the inbox and applied in one transaction.
 
-Answers: 400 for a missing or bad signature (nothing recorded), 200 for everything verified — including
-duplicates, event types we do not handle and events about unknown invoices (all recorded with their outcome) —
-and 5xx only for failures of ours, so that Stripe retries exactly those.
+Answers: 400 for a missing or bad signature, or a body that is not a Stripe event (nothing recorded); 200 for
+everything verified — including duplicates, event types we do not handle, events of the other mode (test/live)
+or of a connected account, and events about unknown invoices (all recorded with their outcome) — and 5xx only
+for failures of ours, so that Stripe retries exactly those.
 
-Events handled: the four checkout.session events (fulfillment), charge.refunded and charge.dispute.created /
-charge.dispute.closed (adjustments).
+`EVENT_HANDLERS` is the one list of the events this service handles: dispatch reads it, reconciliation asks
+Stripe's events list for exactly these types, and the tests check that the template's webhook subscription and
+the README name the same ones. Reconciliation feeds the events it recovers through `process_event` too, so a
+missed event and a delivered one take the same path and the inbox dedupes them by id.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import stripe
+from sqlalchemy import Connection
 
 from billing import repository
-from billing.adjustments import (
-    ADJUSTMENT_EVENT_TYPES,
-    AWAITING_PAYMENT_OUTCOMES,
-    apply_charge_refunded,
-    apply_dispute,
-)
+from billing.adjustments import AWAITING_PAYMENT_OUTCOMES, apply_charge_refunded, apply_dispute
 from billing.db import transaction
 from billing.errors import BadRequest, BillingError, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
-from billing.observability import logger
+from billing.observability import logger, surface
+from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot, verify_webhook_signature
 
-CHECKOUT_SESSION_EVENTS = frozenset({
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-})
+EventHandler = Callable[[Connection, dict[str, Any]], str]
+
+
+def _checkout_session_event(conn: Connection, data_object: dict[str, Any], *, async_payment_failed: bool = False
+                            ) -> str:
+    if not isinstance(data_object.get("id"), str):
+        return "malformed"
+    session = CheckoutSessionSnapshot.from_dict(data_object)
+    return fulfill_checkout_session(conn, session, async_payment_failed=async_payment_failed).outcome.value
+
+
+# Event type -> handler of its data.object, returning the outcome recorded in the inbox.
+EVENT_HANDLERS: Mapping[str, EventHandler] = {
+    "checkout.session.completed": _checkout_session_event,
+    "checkout.session.async_payment_succeeded": _checkout_session_event,
+    "checkout.session.async_payment_failed": partial(_checkout_session_event, async_payment_failed=True),
+    "checkout.session.expired": _checkout_session_event,
+    "charge.refunded": apply_charge_refunded,
+    "charge.dispute.created": apply_dispute,
+    "charge.dispute.closed": apply_dispute,
+}
+HANDLED_EVENT_TYPES = tuple(EVENT_HANDLERS)
+# Refunds and disputes may overtake their payment: reconciliation applies them again once it is recorded.
+ADJUSTMENT_EVENT_TYPES = tuple(t for t, h in EVENT_HANDLERS.items() if h in (apply_charge_refunded, apply_dispute))
+FOREIGN_EVENT_METRIC = "ForeignStripeEvent"
 
 
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -58,7 +78,7 @@ def process_event(event: dict[str, Any]) -> str | None:
             if not repository.claim_event(conn, **record):
                 logger.info("duplicate stripe event", extra={"event_id": event["id"], "event_type": event["type"]})
                 return None
-            outcome = _apply(conn, event["type"], event["data"]["object"])
+            outcome = _apply(conn, event)
             repository.record_event_outcome(conn, event["id"], outcome)
     except Exception as error:
         _record_failure(record, error)
@@ -93,7 +113,7 @@ def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Co
         with transaction() as conn:
             if repository.lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
                 continue  # another run got there first
-            outcome = _apply(conn, stored.type, stored.payload["data"]["object"])
+            outcome = _apply(conn, stored.payload)
             repository.record_event_outcome(conn, stored.id, outcome)
         outcomes[outcome] += 1
     return outcomes
@@ -135,12 +155,14 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
         raise BadRequest("invalid or missing Stripe-Signature") from None
     try:
         event = json.loads(payload)
+        # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
+        # from a \u escape: without one, there is nothing to replace.
+        if b"\\u" in payload:
+            event = _storable(event)
     except ValueError:
         raise BadRequest("webhook body is not JSON") from None
-    # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
-    # from a \u escape: without one, there is nothing to replace.
-    if b"\\u" in payload:
-        event = _storable(event)
+    except RecursionError:  # nested deeper than the parser (or _storable) recurses: no Stripe event is
+        raise BadRequest("webhook body is nested too deeply") from None
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
@@ -164,17 +186,27 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _apply(conn: Any, event_type: str, data_object: dict[str, Any]) -> str:
-    if event_type == "charge.refunded":
-        return apply_charge_refunded(conn, data_object)
-    if event_type in ("charge.dispute.created", "charge.dispute.closed"):
-        return apply_dispute(conn, data_object)
-    if event_type not in CHECKOUT_SESSION_EVENTS:
+def _apply(conn: Connection, event: dict[str, Any]) -> str:
+    handler = EVENT_HANDLERS.get(event["type"])
+    if handler is None:
         return "ignored"
-    if not isinstance(data_object.get("id"), str):
-        return "malformed"
-    session = CheckoutSessionSnapshot.from_dict(data_object)
-    result = fulfill_checkout_session(
-        conn, session, async_payment_failed=event_type == "checkout.session.async_payment_failed"
-    )
-    return result.outcome.value
+    foreign = _foreign(event)
+    if foreign is not None:
+        return foreign
+    return handler(conn, event["data"]["object"])
+
+
+def _foreign(event: dict[str, Any]) -> str | None:
+    """An event this deployment must acknowledge but never apply: one of the other mode (a test event reaching a
+    live deployment, or the reverse), or one of a connected account (this integration has none: a Connect
+    endpoint's events are about other businesses' payments). Recorded with its own outcome and surfaced."""
+    account = event.get("account")
+    if account is not None:
+        outcome = "connect_account_event"
+    elif event.get("livemode") is not (settings().stripe_mode == "live"):
+        outcome = "livemode_mismatch"
+    else:
+        return None
+    surface(FOREIGN_EVENT_METRIC, "stripe event not for this deployment", dimensions={"outcome": outcome},
+            event_id=event["id"], event_type=event["type"], livemode=event.get("livemode"))
+    return outcome
