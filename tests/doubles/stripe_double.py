@@ -1198,9 +1198,9 @@ class StripeDouble:
             charge = self.charges[intent["latest_charge"]]
         else:
             charge_id = _string(params["charge"], "charge")
-            charge = self.charges.get(charge_id)
-            if charge is None:
+            if charge_id not in self.charges:
                 raise _no_such("charge", charge_id, param="charge", status=400)
+            charge = self.charges[charge_id]
         amount = _integer(params["amount"], "amount", minimum=1) if "amount" in params else None
         reason = _enum(params["reason"], REFUND_REASONS, "reason") if "reason" in params else None
         refund = self._refund_charge(charge, amount, reason, _metadata(params.get("metadata", {}), "metadata"), call)
