@@ -8,7 +8,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events
+.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events \
+	unapplied-payments
 
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +53,13 @@ seed: dev-env
 stripe-events: dev-env
 	$(BIN)/python scripts/stripe_events.py $(ARGS)
 
+## Payments that could not settle their invoice: make unapplied-payments [ARGS="refund pi_..." | ARGS="accept pi_..."]
+## (DATABASE_URL, and for refund/accept STRIPE_SECRET_KEY and STRIPE_MODE, name the deployment)
+unapplied-payments: dev-env
+	$(BIN)/python scripts/unapplied_payments.py $(ARGS)
+
 # The local tools import the layer from its directory, as Lambda does from /opt/python.
-dev demo invoke doctor token sign seed stripe-events: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 test: dev-env

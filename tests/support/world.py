@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
+
+from billing.schema import invoice as invoice_table
 
 _numbers = itertools.count(1)
 
@@ -65,3 +69,14 @@ class World:
         if status:
             self._insert('UPDATE "Invoice" SET status = :status WHERE id = :id', status=status, id=invoice_id)
         return invoice_id
+
+    def edit_invoice(self, invoice_id: str, **values: Any) -> None:
+        """The portal editing an invoice (e.g. amount=Decimal("600.00")), through the schema's column types so the
+        same call works on PostgreSQL and SQLite; `updatedAt` is left alone unless given, as raw SQL leaves it."""
+        with self.engine.begin() as conn:
+            conn.execute(update(invoice_table).where(invoice_table.c.id == invoice_id).values(**values))
+
+    def age_invoices(self, hours: int = 1) -> None:
+        """Put every invoice past reconciliation's window (RECONCILE_AFTER_MINUTES=30 in the tests)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(invoice_table).values(updatedAt=datetime.now(UTC) - timedelta(hours=hours)))
