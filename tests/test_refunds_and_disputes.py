@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+import stripe
+
+from tests.support.observed import emitted_metrics, warnings_logged
 
 
 @pytest.fixture
@@ -118,3 +123,90 @@ def test_a_dispute_that_overtakes_its_payment_is_recorded_by_reconciliation(
     functions.reconcile({}, None)
 
     assert db('SELECT "invoiceId", kind FROM "PaymentAdjustment"') == [{"invoiceId": invoice_id, "kind": "dispute"}]
+
+
+# ----- adjustments of payments that are not the invoice's own (issue 9, case 1) ---------------------------------
+
+
+def _payment_made_elsewhere(stripe_double, invoice_id: str, contact_id: str, amount: int = 50_000) -> str:
+    """A payment at Stripe whose metadata names our invoice but that no checkout of ours made (another integration
+    on the account, a copied link): its PaymentIntent."""
+    elsewhere = stripe.StripeClient("sk_test_another_integration", base_addresses={"api": stripe_double.url})
+    metadata = {"invoiceId": invoice_id, "contactId": contact_id}
+    session = elsewhere.v1.checkout.sessions.create(params={
+        "mode": "payment", "ui_mode": "embedded_page", "return_url": "https://elsewhere.example.test/done",
+        "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount,
+                                                       "product_data": {"name": "Invoice"}}}],
+        "metadata": metadata, "payment_intent_data": {"metadata": metadata}})
+    stripe_double.complete_session(session.id)  # its completed event is for that integration, not delivered here
+    return str(stripe_double.sessions[session.id]["payment_intent"])
+
+
+def test_a_refund_of_another_payment_never_moves_the_invoice(
+    paid_invoice, api, stripe_double, world, db, capsys, caplog
+) -> None:
+    """Found: a signed charge.refunded of another PaymentIntent whose metadata named a paid invoice answered
+    "refunded" and moved the invoice to refunded while its own payment still stood."""
+    invoice_id, own_payment = paid_invoice
+    payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
+    other_payment = _payment_made_elsewhere(stripe_double, invoice_id, payer)
+    (refunded,) = stripe_double.refund(other_payment)
+    capsys.readouterr()
+
+    assert api.deliver(refunded) == (200, {"received": True, "outcome": "adjustment_of_other_payment"})
+
+    row = db('SELECT status, "stripePaymentIntentId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]
+    assert row == {"status": "paid", "stripePaymentIntentId": own_payment}
+    assert db('SELECT "invoiceId", "paymentIntentId", kind, status FROM "PaymentAdjustment"') == [
+        {"invoiceId": None, "paymentIntentId": other_payment, "kind": "refund", "status": "full"}]
+    assert db('SELECT outcome FROM "StripeEvent" WHERE id = :id', id=refunded["id"]) == [
+        {"outcome": "adjustment_of_other_payment"}]
+    (warning,) = [w for w in warnings_logged(caplog) if w[0] == "adjustment of a payment that is not its invoice's"]
+    assert (warning[1]["payment_intent_id"], warning[1]["named_invoice_id"]) == (other_payment, invoice_id)
+    assert {"name": "AdjustmentOfOtherPayment", "unit": "Count", "kind": "refund", "service": "billing"} in (
+        emitted_metrics(capsys.readouterr().out))
+
+
+def test_a_dispute_of_another_payment_is_not_put_on_the_invoice(paid_invoice, api, stripe_double, db) -> None:
+    invoice_id, _ = paid_invoice
+    payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
+    (disputed,) = stripe_double.dispute(_payment_made_elsewhere(stripe_double, invoice_id, payer))
+
+    assert api.deliver(disputed)[1]["outcome"] == "unknown_invoice"
+    assert db('SELECT * FROM "PaymentAdjustment"') == []
+    assert status_of(db, invoice_id) == "paid"
+
+
+def test_a_stored_refund_reapplied_by_reconciliation_never_moves_an_invoice_paid_by_another_payment(
+    world, api, stripe_double, functions, db
+) -> None:
+    """Found: reconciliation re-applied a refund stored while its payment was unknown to whatever invoice its
+    metadata named, after that invoice had been paid with a new PaymentIntent."""
+    # Given a 500.00 payment of an invoice edited to 600.00 meanwhile, refunded by an operator in the Dashboard
+    # before its own event arrived (its refund's event is stored, awaiting its payment)
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme, "500.00")
+    _, first = api.checkout(alice, invoice_id)
+    world.edit_invoice(invoice_id, amount=Decimal("600.00"))
+    (completed,) = stripe_double.complete_session(first["sessionId"])
+    first_payment = completed["data"]["object"]["payment_intent"]
+    (refunded,) = stripe_double.refund(first_payment)
+    assert api.deliver(refunded)[1]["outcome"] == "awaiting_payment"
+    # and then the invoice paid again, at 600.00, with a new PaymentIntent
+    assert api.deliver(completed)[1]["outcome"] == "payment_not_applied"
+    _, second = api.checkout(alice, invoice_id)
+    (paid,) = stripe_double.complete_session(second["sessionId"])
+    assert api.deliver(paid)[1]["outcome"] == "paid"
+
+    # When reconciliation applies the stored refund again
+    report = functions.reconcile({}, None)
+
+    # Then it is recorded against the payment it refunded; the invoice stays paid by its own payment
+    assert report["outcomes"] == {"event_unapplied_payment_refunded": 1}
+    row = db('SELECT status, "stripePaymentIntentId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]
+    assert row == {"status": "paid", "stripePaymentIntentId": paid["data"]["object"]["payment_intent"]}
+    assert db('SELECT "invoiceId", "paymentIntentId" FROM "PaymentAdjustment"') == [
+        {"invoiceId": None, "paymentIntentId": first_payment}]
+    assert db('SELECT status FROM "UnappliedPayment"') == [{"status": "refunded"}]
+    assert len(stripe_double.refunds) == 1  # the operator's: no second refund of it
