@@ -130,3 +130,23 @@ def test_a_database_ca_bundle_must_exist(tmp_path) -> None:
     environ = {"DATABASE_URL": "postgresql+pg8000://u@db.example/x", "DATABASE_CA_BUNDLE": str(tmp_path / "nope.pem")}
     with pytest.raises(ConfigurationError, match="DATABASE_CA_BUNDLE"):
         load_settings(frozenset({Need.DATABASE}), environ)
+
+
+def test_the_stripe_mode_is_required_and_must_be_the_secret_keys() -> None:
+    webhook = frozenset({Need.STRIPE_WEBHOOK})
+    with pytest.raises(ConfigurationError, match=r"STRIPE_MODE \(must be test or live\)"):
+        load_settings(webhook, {"STRIPE_WEBHOOK_SECRET": "whsec_x"})  # a webhook has no key to tell its mode
+    assert load_settings(webhook, {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_MODE": "live"}).stripe_mode == "live"
+    with pytest.raises(ConfigurationError, match=r"STRIPE_MODE \(test, but the Stripe secret key is not a test key\)"):
+        load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_MODE": "test"})
+    with pytest.raises(ConfigurationError, match=r"STRIPE_MODE \(live, but"):
+        load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY": "rk_test_x", "STRIPE_MODE": "live"})
+
+
+def test_the_mismatched_payment_policy_defaults_to_refund_and_is_refund_or_hold() -> None:
+    environ = {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_MODE": "test"}
+    webhook = frozenset({Need.STRIPE_WEBHOOK})
+    assert load_settings(webhook, environ).mismatched_payment_policy == "refund"
+    assert load_settings(webhook, {**environ, "MISMATCHED_PAYMENT_POLICY": "hold"}).mismatched_payment_policy == "hold"
+    with pytest.raises(ConfigurationError, match="MISMATCHED_PAYMENT_POLICY"):
+        load_settings(webhook, {**environ, "MISMATCHED_PAYMENT_POLICY": "keep"})

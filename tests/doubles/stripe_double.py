@@ -911,6 +911,14 @@ class StripeDouble:
         answering or performing them (the SDK sees a retryable connection error)."""
         self._add_fault(_Fault("drop", count, path_prefix, method))
 
+    def remember_other_params(self, idempotency_key: str) -> None:
+        """Make Stripe remember ``idempotency_key`` as first used with other parameters (as after a request whose
+        parameters differed), so that its next use is refused with an ``idempotency_error``."""
+        with self._lock:
+            for (_, key), saved in self._idempotency.items():
+                if key == idempotency_key:
+                    saved.fingerprint = json.dumps({"other": "parameters"})
+
     def _add_fault(self, fault: _Fault) -> None:
         if fault.remaining < 1:
             raise ValueError("count must be at least 1")
@@ -1177,6 +1185,9 @@ class StripeDouble:
             events = [e for e in events if e["type"] in types]
         if "created" in params:
             events = [e for e in events if _in_range(e["created"], params["created"], "created")]
+        # An account's list holds its own events: a platform's, those without an account; a connected account's
+        # (asked for with Stripe-Account), its.
+        events = [e for e in events if e.get("account") == call.account]
         return 200, self._list(params, events, "/v1/events", "event")
 
     def _api_create_refund(self, call: _Call, route: _Route) -> tuple[int, Json]:

@@ -1,0 +1,3 @@
+"""tests/test_currency_spellings.py, run against SQLite (see conftest.py)."""
+
+from tests.test_currency_spellings import *  # noqa: F403

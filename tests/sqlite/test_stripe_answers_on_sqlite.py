@@ -1,0 +1,3 @@
+"""tests/test_stripe_answers.py, run against SQLite (see conftest.py)."""
+
+from tests.test_stripe_answers import *  # noqa: F403
