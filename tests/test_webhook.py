@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -222,3 +223,35 @@ def test_a_body_over_the_limit_is_413(api) -> None:
 
     payload = b'{"pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
     assert api.deliver_raw(payload, sign_payload(payload, api.webhook_secret))[0] == 413
+
+
+@pytest.mark.parametrize("depth", [65, 5_000, 100_000])
+@pytest.mark.parametrize("shape", ["list", "object", "object with escapes"])
+def test_a_signed_event_nested_too_deeply_is_400_without_a_traceback(api, db, capsys, caplog, depth, shape) -> None:
+    """Found: a signed event nested 5,000 or 100,000 deep was a 500 with a 130 kB traceback in the log."""
+    if shape == "list":
+        deep = "[" * depth + "]" * depth
+    else:
+        deep = '{"a":' * depth + ('"\\u00e9"' if shape == "object with escapes" else "1") + "}" * depth
+    payload = ('{"id": "evt_deep", "object": "event", "type": "checkout.session.completed", "livemode": false, '
+               '"data": {"object": {"id": "cs_test_deep", "metadata": ' + deep + "}}}").encode()
+    if len(payload) > 256 * 1024:
+        payload = payload.replace(b'{"a":', b"[").replace(b"}", b"]")  # the same depth within the body limit
+
+    status, body = api.deliver_raw(payload, sign_payload(payload, api.webhook_secret))
+
+    assert (status, body) == (400, {"error": "webhook body is nested too deeply"})
+    assert db('SELECT * FROM "StripeEvent"') == []
+    assert "Traceback" not in capsys.readouterr().out + caplog.text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_a_real_events_depth_is_far_below_the_limit(checkout, api, stripe_double) -> None:
+    from billing.webhook import MAX_EVENT_DEPTH
+
+    _, _, session_id = checkout()
+    (completed,) = stripe_double.complete_session(session_id)
+    nested = '{"a":' * (MAX_EVENT_DEPTH - 4) + "1" + "}" * (MAX_EVENT_DEPTH - 4)
+    completed["data"]["object"]["padding"] = json.loads(nested)  # an event exactly at the limit is still one
+
+    assert api.deliver(completed) == (200, {"received": True, "outcome": "paid"})

@@ -57,6 +57,10 @@ HANDLED_EVENT_TYPES = tuple(EVENT_HANDLERS)
 # Refunds and disputes may overtake their payment: reconciliation applies them again once it is recorded.
 ADJUSTMENT_EVENT_TYPES = tuple(t for t, h in EVENT_HANDLERS.items() if h in (apply_charge_refunded, apply_dispute))
 FOREIGN_EVENT_METRIC = "ForeignStripeEvent"
+# Stripe's events nest a dozen levels at most (an event, its object, an expanded object, its lists); a signed body
+# nested deeper is no Stripe event, and storing or walking it would only cost us (or overflow the parser's stack).
+MAX_EVENT_DEPTH = 64
+_TOO_DEEP = "webhook body is nested too deeply"
 
 
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -155,14 +159,17 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
         raise BadRequest("invalid or missing Stripe-Signature") from None
     try:
         event = json.loads(payload)
-        # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
-        # from a \u escape: without one, there is nothing to replace.
-        if b"\\u" in payload:
-            event = _storable(event)
     except ValueError:
         raise BadRequest("webhook body is not JSON") from None
-    except RecursionError:  # nested deeper than the parser (or _storable) recurses: no Stripe event is
-        raise BadRequest("webhook body is nested too deeply") from None
+    except RecursionError:  # deeper than the parser recurses
+        raise BadRequest(_TOO_DEEP) from None
+    # Fewer brackets than the limit cannot nest deeper than it: a real event is not walked for its depth.
+    if payload.count(b"{") + payload.count(b"[") > MAX_EVENT_DEPTH and _deeper_than(event, MAX_EVENT_DEPTH):
+        raise BadRequest(_TOO_DEEP)
+    # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
+    # from a \u escape: without one, there is nothing to replace.
+    if b"\\u" in payload:
+        event = _storable(event)
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
@@ -172,6 +179,18 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     ):
         raise BadRequest("webhook body is not a Stripe event")
     return event
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests more than `limit` containers deep (iteratively: no recursion to overflow)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _storable(value: Any) -> Any:
