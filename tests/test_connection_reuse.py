@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import ssl
+import struct
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -210,3 +212,81 @@ def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None
             ours.dispose()
     finally:
         drop_database(url)
+
+
+# ----- a connection that dies as a request starts (issue 9, case 8) ---------------------------------------------
+
+
+@pytest.fixture
+def ended_at_checkout(database_url):
+    """Make the server end the session of the next `times` pooled connections the layer checks out, right after the
+    pool's own check found them fine and before the request's first statement: pg_terminate_backend from another
+    connection, then waiting until the backend is gone (its goodbye is on the wire by then, unread)."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import NullPool
+
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    remaining = {"times": 0}
+    ended: list[int] = []
+
+    def end_it(dbapi_connection, _record, _proxy) -> None:
+        if remaining["times"] <= 0:
+            return
+        remaining["times"] -= 1
+        pid = struct.unpack("!i", dbapi_connection._backend_key_data[:4])[0]
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            deadline = time.monotonic() + 10
+            while conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}").scalar_one():
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        ended.append(pid)
+
+    def arm(times: int = 1) -> list[int]:
+        remaining["times"] = times
+        event.listen(billing_db.engine(), "checkout", end_it)
+        return ended
+
+    yield arm
+    if ended or remaining["times"]:
+        event.remove(billing_db.engine(), "checkout", end_it)
+    admin.dispose()
+
+
+def test_a_connection_ended_just_before_the_first_statement_is_replaced_and_the_request_succeeds(
+    world, api, ended_at_checkout, caplog
+) -> None:
+    acme = world.company()
+    alice = world.contact(acme)
+    world.invoice(acme)
+    assert api.list_invoices(alice)[0] == 200  # warm: the pooled connection was used a moment ago (no ping)
+    ended = ended_at_checkout(1)
+
+    status, body = api.list_invoices(alice)
+
+    assert status == 200 and len(body["invoices"]) == 1
+    assert len(ended) == 1
+    with billing_db.transaction() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != ended[0]
+    assert "database connection ended by the server before the first statement; replaced" in caplog.text
+
+
+def test_a_webhook_whose_connection_ends_as_it_starts_is_applied_once(
+    payment_not_yet_recorded, api, db, ended_at_checkout
+) -> None:
+    invoice_id, completed = payment_not_yet_recorded
+    ended_at_checkout(1)
+
+    assert api.deliver(completed) == (200, {"received": True, "outcome": "paid"})
+    assert db('SELECT outcome FROM "StripeEvent"') == [{"outcome": "paid"}]
+    assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id) == [{"status": "paid"}]
+
+
+def test_it_is_retried_once_only(world, api, ended_at_checkout) -> None:
+    alice = world.contact(world.company())
+    assert api.list_invoices(alice)[0] == 200
+    ended = ended_at_checkout(2)  # the fresh connection ends too: the database is not serving
+
+    assert api.list_invoices(alice)[0] == 503
+    assert len(ended) == 2
+    assert api.list_invoices(alice)[0] == 200  # and the next request is served
