@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000            # make storm
     .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline # also 1 process, same run
+    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --drop-refunds-and-disputes
+        # every refund and dispute delivery dropped: only reconciliation's read of Stripe's events list finds them
 
 Needs PostgreSQL as for the tests (TEST_POSTGRES_URL, default 127.0.0.1:5432 with trust auth): it creates a
 throw-away database per run and drops it afterwards. The Stripe double and Google's certificate endpoint run
@@ -64,7 +66,8 @@ class Environment:
             storm = Storm(world=World(engine), api=Api(functions, self.issuer, WEBHOOK_SECRET), stripe=self.stripe,
                           functions=functions, engine=engine, issuer=self.issuer, seed=args.seed)
             return storm.run(invoices=args.invoices, processes=processes, duplicate_share=args.duplicates,
-                             lost_share=args.lost, min_deliveries=args.deliveries)
+                             lost_share=args.lost, min_deliveries=args.deliveries,
+                             drop_adjustment_deliveries=args.drop_refunds_and_disputes)
         finally:
             engine.dispose()
             dispose()
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=4, help="concurrent worker processes (containers)")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--baseline", action="store_true", help="first run the same storm with one process")
+    parser.add_argument("--drop-refunds-and-disputes", action="store_true",
+                        help="deliver no refund or dispute event at all: reconciliation must find them all")
     args = parser.parse_args(argv)
 
     held = True

@@ -23,8 +23,16 @@ from tests.support.functions import ROOT
 THIRTY_DAYS = 30 * 24 * 3600
 
 
+WINDOW = 30 * 60  # RECONCILE_AFTER_MINUTES in the tests: the webhook's time to deliver an event first
+
+
 def event_lists(stripe_double) -> list:
     return [r for r in stripe_double.requests if r.method == "GET" and r.path == "/v1/events"]
+
+
+def an_hour_later(stripe_double) -> None:
+    """Every event so far an hour old: past the window in which reconciliation leaves events to the webhook."""
+    stripe_double.backdate_events(3600)
 
 
 @pytest.fixture
@@ -39,6 +47,8 @@ def test_a_refund_whose_webhook_never_came_is_applied_by_reconciliation(
 ) -> None:
     invoice_id, payment_intent = paid_invoice
     (refunded,) = stripe_double.refund(payment_intent)  # never delivered
+    assert functions.reconcile({}, None)["recovered_events"] == {}  # the webhook's time is not up yet
+    an_hour_later(stripe_double)
 
     report = functions.reconcile({}, None)
 
@@ -56,6 +66,7 @@ def test_dispute_events_that_never_came_are_recorded_by_reconciliation(
     invoice_id, payment_intent = paid_invoice
     (created,) = stripe_double.dispute(payment_intent)
     stripe_double.close_dispute(created["data"]["object"]["id"], status="lost")
+    an_hour_later(stripe_double)
 
     assert functions.reconcile({}, None)["recovered_events"] == {"dispute_recorded": 2}
     assert db('SELECT "invoiceId", kind, status FROM "PaymentAdjustment"') == [
@@ -67,6 +78,7 @@ def test_a_lost_payment_and_its_lost_refund_both_arrive_through_the_list(
 ) -> None:
     invoice_id, completed = payment_not_yet_recorded  # the payment's own event is lost too
     stripe_double.refund(completed["data"]["object"]["payment_intent"], 10_000)
+    an_hour_later(stripe_double)
 
     report = functions.reconcile({}, None)
 
@@ -82,13 +94,17 @@ def test_the_walk_asks_for_every_handled_type_from_a_cursor_kept_in_the_database
 ) -> None:
     _, payment_intent = paid_invoice
     stripe_double.refund(payment_intent, 100)
+    an_hour_later(stripe_double)
     started = int(time.time())
 
     functions.reconcile({}, None)
 
     (first,) = event_lists(stripe_double)
+    finished = int(time.time())
     assert first.params["types"] == list(HANDLED_EVENT_TYPES)
-    assert started - THIRTY_DAYS <= int(first.params["created"]["gte"]) <= int(time.time()) - THIRTY_DAYS
+    created = {k: int(v) for k, v in first.params["created"].items()}
+    assert started - THIRTY_DAYS <= created["gte"] <= finished - THIRTY_DAYS
+    assert started - WINDOW <= created["lte"] <= finished - WINDOW  # younger events are left to the webhook
     newest = max(e["created"] for e in stripe_double.events)
     (cursor,) = db('SELECT "createdFrom" FROM "ReconciliationCursor"')
     assert cursor["createdFrom"] == newest - 15 * 60  # a little overlap: the list may show an event late
@@ -107,6 +123,7 @@ def test_every_page_of_the_list_is_read(world, stripe_double, functions, db) -> 
             "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 500,
                                                            "product_data": {"name": "x"}}}]})
         client.v1.checkout.sessions.expire(session.id)
+    an_hour_later(stripe_double)
 
     assert functions.reconcile({}, None)["recovered_events"] == {"unknown_invoice": 101}
     assert len(event_lists(stripe_double)) == 2
@@ -119,6 +136,7 @@ def test_stripe_down_during_the_walk_leaves_the_cursor_for_the_next_run(
 ) -> None:
     invoice_id, payment_intent = paid_invoice
     stripe_double.refund(payment_intent)
+    an_hour_later(stripe_double)
     stripe_double.fail_next(3, status=503, path_prefix="/v1/events")
 
     assert functions.reconcile({}, None)["recovered_events"] == {"stripe_unavailable": 1}

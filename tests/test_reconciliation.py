@@ -30,8 +30,8 @@ def test_a_paid_session_without_webhook_ends_paid(stale_checkout, functions, str
 
     report = functions.reconcile({}, None)
 
-    assert report == {"examined": 1, "outcomes": {"paid": 1},
-                      "recovered_events": {"unchanged": 1}}  # its lost event, found in Stripe's list afterwards
+    # (its lost event is younger than the window: the events list is left to a later run)
+    assert report == {"examined": 1, "outcomes": {"paid": 1}, "recovered_events": {}}
     invoice = row(db, invoice_id)
     assert (invoice["status"], invoice["paidByContactId"]) == ("paid", alice.id)
 

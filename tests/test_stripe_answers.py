@@ -234,6 +234,7 @@ def test_reconciliation_reads_the_platforms_own_events_only(pending_invoice, str
     alice, invoice_id = pending_invoice
     session_id = _session_naming(stripe_double, "sk_test_platform", invoice_id, alice.id, stripe_account="acct_1Other")
     stripe_double.complete_session(session_id)
+    stripe_double.backdate_events(3600)  # old enough for reconciliation to read
 
     assert functions.reconcile({}, None)["recovered_events"] == {}
     assert invoice_row(db, invoice_id)["status"] == "pending"

@@ -911,6 +911,13 @@ class StripeDouble:
         answering or performing them (the SDK sees a retryable connection error)."""
         self._add_fault(_Fault("drop", count, path_prefix, method))
 
+    def backdate_events(self, seconds: int) -> None:
+        """Make every event so far ``seconds`` older (its ``created``), as time passing would: what an events-list
+        reader that waits for the webhook first (reconciliation) sees only once events are old enough."""
+        with self._lock:
+            for event in self.events:
+                event["created"] -= seconds
+
     def remember_other_params(self, idempotency_key: str) -> None:
         """Make Stripe remember ``idempotency_key`` as first used with other parameters (as after a request whose
         parameters differed), so that its next use is refused with an ``idempotency_error``."""

@@ -6,9 +6,11 @@ payer's checkout) and a final outcome at Stripe: paid by card, bank debit settle
 expired, or left open; then refunds (full, partial, partial then the rest) and disputes (created, closed) of some
 of the payments.
 
-The storm, from several processes at once: every event (a few checkout events lost) plus duplicates, all in random
-order — refunds and disputes often overtake their payment — with verify calls from the portal (current and stale
-session ids) and two reconciliation runs racing the webhooks. Then the next scheduled reconciliation run.
+The storm, from several processes at once: every event (a few checkout events lost; with
+`drop_adjustment_deliveries`, every refund and dispute event too) plus duplicates, all in random order — refunds and
+disputes often overtake their payment — with verify calls from the portal (current and stale session ids) and two
+reconciliation runs racing the webhooks. Then, the events now older than reconciliation's window, the next
+scheduled reconciliation run: it reads Stripe's events list for what was never delivered.
 
 Afterwards every invoice must be in exactly the state Stripe's objects imply (tests/support/stripe_truth.py), with
 refunds and disputes recorded as Stripe has them; each paid invoice must have gone to paid exactly once (a trigger
@@ -50,11 +52,13 @@ class StormReport:
     deliveries: int = 0
     duplicate_deliveries: int = 0
     lost_events: int = 0
+    dropped_adjustment_events: int = 0  # refund and dispute events never delivered
     verify_calls: int = 0
     reconcile_runs: int = 0
     setup_seconds: float = 0.0
     storm_seconds: float = 0.0
     webhook_outcomes: Counter[str] = field(default_factory=Counter)
+    recovered_events: dict[str, int] = field(default_factory=dict)  # applied by the last run from the events list
     final_statuses: Counter[str] = field(default_factory=Counter)
     # What must be zero
     lost_payments: int = 0  # Stripe holds the money, the invoice does not say paid/refunded
@@ -77,12 +81,15 @@ class StormReport:
             f"invoices                 {self.invoices}",
             f"processes                {self.processes}",
             f"webhook deliveries       {self.deliveries} ({self.unique_events} events, "
-            f"{self.duplicate_deliveries} duplicates = {duplicate_share:.0%}, {self.lost_events} events lost)",
+            f"{self.duplicate_deliveries} duplicates = {duplicate_share:.0%}, {self.lost_events} checkout events "
+            f"lost, {self.dropped_adjustment_events} refund and dispute events never delivered)",
             f"verify calls             {self.verify_calls}",
             f"reconciliation runs      {self.reconcile_runs} concurrent + 1 after",
             f"setup                    {self.setup_seconds:.1f} s (sequential checkouts through the route)",
             f"storm                    {self.storm_seconds:.1f} s, {self.events_per_second:.0f} deliveries/s",
             f"webhook outcomes         {dict(sorted(self.webhook_outcomes.items()))}",
+            f"recovered from the list  {dict(sorted(self.recovered_events.items()))} (the last run, from Stripe's "
+            f"events list)",
             f"final statuses           {dict(sorted(self.final_statuses.items()))}",
             f"lost payments            {self.lost_payments}",
             f"doubled payments         {self.doubled_payments}",
@@ -142,7 +149,7 @@ class Storm:
         self._answers: list[tuple[str, int, Any]] = []
 
     def run(self, *, invoices: int, processes: int = 4, duplicate_share: float = 0.2, lost_share: float = 0.05,
-            min_deliveries: int = 0) -> StormReport:
+            min_deliveries: int = 0, drop_adjustment_deliveries: bool = False) -> StormReport:
         report = self.report
         report.invoices, report.processes = invoices, processes
         started = time.perf_counter()
@@ -159,16 +166,21 @@ class Storm:
             # Warm the workers (imports, connections) while nothing is old enough to reconcile yet.
             pool.map(invoke_named, [("reconcile", {})] * processes, chunksize=1)
             self._age_invoices()  # reconciliation runs during the storm find candidates and race the webhooks
-            events = delivered + self._adjust_at_stripe()
+            adjustments = self._adjust_at_stripe()
+            if drop_adjustment_deliveries:
+                report.dropped_adjustment_events = len(adjustments)
+                adjustments = []
+            events = delivered + adjustments
             duplicates = max(round(len(events) * duplicate_share / (1 - duplicate_share)),
                              min_deliveries - len(events))
             storm_started = time.perf_counter()
             self._storm(pool, events, duplicates)
             report.storm_seconds = time.perf_counter() - storm_started
         self._age_invoices()
-        # The next scheduled run: what the lost events would have said, and the refunds and disputes that
-        # overtook their payment.
-        self.functions.reconcile({}, None)
+        self.stripe.backdate_events(3600)  # the next run comes when every event is older than its window
+        # The next scheduled run: what the lost events would have said (the sessions, and Stripe's events list),
+        # and the refunds and disputes that overtook their payment.
+        report.recovered_events = self.functions.reconcile({}, None)["recovered_events"]
         report.unique_events = len(events)
         self._check()
         return report

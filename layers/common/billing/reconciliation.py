@@ -8,9 +8,9 @@ conditional write, every event goes through the inbox):
    failed only if its PaymentIntent says so. Each session examined is marked, and the next run starts with those
    examined longest ago, so invoices that stay as they are never hold the others back.
 2. Stripe's events list (GET /v1/events) for every type the webhook handles, from a cursor kept in the database
-   (at most Stripe's 30 days back): each event the inbox does not hold as processed is applied through the same
-   inbox as a delivery (deduplicated by event id), so a refund, dispute or checkout event that was never
-   delivered is applied all the same.
+   (at most Stripe's 30 days back) to the same window's age (the webhook's time to deliver them first): each event
+   the inbox does not hold as processed is applied through the same inbox as a delivery (deduplicated by event
+   id), so a refund, dispute or checkout event that was never delivered is applied all the same.
 3. Refunds and disputes that overtook their payment, applied again now that the payment may be recorded.
 4. Payments set aside under the `refund` policy (the webhook holds no Stripe key to refund them itself).
 """
@@ -37,8 +37,8 @@ _ADJUSTMENT_RETRY_WINDOW = timedelta(days=7)
 _FAILED_PAYMENT_INTENT_STATUSES = ("requires_payment_method", "canceled")
 # Stripe keeps events for 30 days; a cursor older than that (or none) starts there.
 _EVENTS_HISTORY_SECONDS = 30 * 24 * 3600
-# Each walk starts this far before the newest event the last one saw: Stripe's list can show an event a moment
-# after its `created` time, and events already in the inbox cost one query per page of 100.
+# Each walk starts this far before the newest event the last one saw: Stripe's list may show an event a moment
+# after its `created` time. Events the inbox holds already cost one query per page of 100.
 _EVENTS_OVERLAP_SECONDS = 15 * 60
 
 
@@ -58,7 +58,7 @@ def reconcile() -> dict[str, Any]:
             outcomes["stripe_unavailable"] += 1  # left for the next run
     report: dict[str, Any] = {"examined": len(candidates), "outcomes": outcomes}
     try:
-        report["recovered_events"] = dict(recover_missed_events())
+        report["recovered_events"] = dict(recover_missed_events(older_than_seconds=60 * config.reconcile_after_minutes))
     except PaymentProviderUnavailable:
         report["recovered_events"] = {"stripe_unavailable": 1}  # the cursor stays: the next run walks again
     # Refunds and disputes that overtook their payment: the payments above may just have been recorded.
@@ -94,18 +94,20 @@ def _reconcile_invoice(invoice: InvoiceRecord) -> str:
     return outcome
 
 
-def recover_missed_events() -> Counter[str]:
-    """Walk Stripe's events list of every handled type since the cursor and apply, through the inbox, each event
-    it does not hold as processed. The cursor moves only after a complete walk."""
+def recover_missed_events(*, older_than_seconds: int) -> Counter[str]:
+    """Walk Stripe's events list of every handled type from the cursor to `older_than_seconds` ago and apply,
+    through the inbox, each event it does not hold as processed. The cursor moves only after a complete walk."""
+    now = int(time.time())
     with transaction() as conn:
         cursor = repository.events_cursor(conn)
-    created_from = max(cursor or 0, int(time.time()) - _EVENTS_HISTORY_SECONDS)
+    created_from = max(cursor or 0, now - _EVENTS_HISTORY_SECONDS)
+    created_until = now - older_than_seconds
     outcomes: Counter[str] = Counter()
     newest_seen: int | None = None
     starting_after: str | None = None
-    while True:
+    while created_from <= created_until:
         page = stripe_gateway.list_events(types=HANDLED_EVENT_TYPES, created_from=created_from,
-                                          starting_after=starting_after)
+                                          created_until=created_until, starting_after=starting_after)
         with transaction() as conn:
             known = repository.processed_event_ids(conn, [event["id"] for event in page.events])
         for event in page.events:
@@ -115,7 +117,8 @@ def recover_missed_events() -> Counter[str]:
         if not page.has_more or not page.events:
             break
         starting_after = page.events[-1]["id"]
-    # An event that failed (kept in the inbox with its error) must be listed again by the next walk.
+    # The next walk starts a little before the newest event this one saw (Stripe's clock, not ours); an event that
+    # failed (kept in the inbox with its error) must be listed again by it.
     if newest_seen is not None and not outcomes["error"]:
         with transaction() as conn:
             repository.advance_events_cursor(conn, newest_seen - _EVENTS_OVERLAP_SECONDS)

@@ -171,9 +171,12 @@ class EventsPage(NamedTuple):
     has_more: bool
 
 
-def list_events(*, types: Sequence[str], created_from: int, starting_after: str | None = None) -> EventsPage:
-    """One page of Stripe's events list: events of `types` created at or after `created_from` (Unix seconds)."""
-    params: dict[str, Any] = {"types": list(types), "created": {"gte": created_from}, "limit": _EVENTS_PAGE_SIZE}
+def list_events(*, types: Sequence[str], created_from: int, created_until: int, starting_after: str | None = None
+                ) -> EventsPage:
+    """One page of Stripe's events list: events of `types` created from `created_from` to `created_until` (Unix
+    seconds, both included)."""
+    params: dict[str, Any] = {"types": list(types), "created": {"gte": created_from, "lte": created_until},
+                              "limit": _EVENTS_PAGE_SIZE}
     if starting_after:
         params["starting_after"] = starting_after
     page = _call("list events", lambda: _v1("get", "/v1/events", params))
