@@ -20,6 +20,7 @@ from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificat
 from tests.doubles.stripe_double import StripeDouble
 from tests.support import functions as function_loader
 from tests.support.database import create_database, drop_database, truncate_all
+from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
@@ -98,6 +99,14 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "STRIPE_EVENT_RETENTION_DAYS": "90",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def password_postgres() -> Iterator[PasswordPostgres]:
+    """A PostgreSQL cluster of our own that asks for passwords (the shared server trusts local connections)."""
+    cluster = PasswordPostgres().start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

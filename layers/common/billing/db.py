@@ -45,39 +45,28 @@ _PASSWORD_REFUSED = "28P01"
 
 @cache
 def engine() -> Engine:
-    created = create_database_engine(
+    return create_database_engine(
         settings().database_url or "",
         ca_bundle=settings().database_ca_bundle,
+        login_secret_arn=settings().database_secret_arn,
         pool_size=1,
         max_overflow=1,
         pool_recycle=900,
         # Error messages would otherwise carry statement parameters (event payloads, ids) into the logs.
         hide_parameters=True,
     )
-    if settings().database_secret_arn:
-        _log_in_with_the_secret(created, settings().database_secret_arn or "")
-    return created
 
 
-def _log_in_with_the_secret(pg8000_engine: Engine, secret_arn: str) -> None:
-    """Every new connection logs in with the database secret as last read (kept at most
-    secret_store.MAX_AGE_SECONDS), not with the password of init: RDS rotates it every 7 days, and with SnapStart
-    init ran when the version was published. A password refused all the same is read afresh by `_connect`."""
-
-    @event.listens_for(pg8000_engine, "do_connect", insert=True)  # before the TLS connect, which logs in
-    def _current_login(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        try:
-            cparams["user"], cparams["password"] = database_login(read_database_secret(secret_arn))
-        except ConfigurationError:  # Secrets Manager unreachable: the login of the URL (read at init) is tried
-            logger.warning("could not read the database secret: trying the login read at start")
-
-
-def create_database_engine(url: str, ca_bundle: str | None = None, **options: Any) -> Engine:
-    """An engine for `url`; on SQLite, with the guarantees of PostgreSQL that the code relies on."""
+def create_database_engine(url: str, ca_bundle: str | None = None, login_secret_arn: str | None = None,
+                           **options: Any) -> Engine:
+    """An engine for `url`; on SQLite, with the guarantees of PostgreSQL that the code relies on. With
+    `login_secret_arn`, every connection logs in with that secret's current username and password."""
     created = create_engine(url, **options)
     if created.dialect.name == "sqlite":
         _give_sqlite_postgresql_guarantees(created)
     if created.dialect.driver == "pg8000":
+        if login_secret_arn:
+            _log_in_with_the_secret(created, login_secret_arn)  # first: the TLS connect below logs in
         _sessions_in_utc(created)
         _connect_with_tls(created, ca_bundle)
         _parse_timestamps_fast(created)
@@ -86,6 +75,19 @@ def create_database_engine(url: str, ca_bundle: str | None = None, **options: An
         if not options.get("pool_pre_ping"):
             _ping_when_in_doubt(created)
     return created
+
+
+def _log_in_with_the_secret(pg8000_engine: Engine, secret_arn: str) -> None:
+    """Every new connection logs in with the database secret as last read (kept at most
+    secret_store.MAX_AGE_SECONDS), not with the password of init: RDS rotates it every 7 days, and with SnapStart
+    init ran when the version was published. A password refused all the same is read afresh by `_connect`."""
+
+    @event.listens_for(pg8000_engine, "do_connect")
+    def _current_login(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        try:
+            cparams["user"], cparams["password"] = database_login(read_database_secret(secret_arn))
+        except ConfigurationError:  # Secrets Manager unreachable: the login of the URL (read at init) is tried
+            logger.warning("could not read the database secret: trying the login read at start")
 
 
 @cache
