@@ -91,7 +91,8 @@ def test_the_host_setting_wins_over_the_secrets_own(secrets_manager) -> None:
     # An RDS Proxy endpoint in front of the instance a hand-made secret names
     arn = secrets_manager.create_secret(Name="billing/db", SecretString=json.dumps({
         "username": "billing", "password": "pw", "host": "instance.internal", "port": 5432, "dbname": "portal"}))["ARN"]
-    settings = load_settings(frozenset({Need.DATABASE}), {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "proxy.internal"})
+    settings = load_settings(frozenset({Need.DATABASE}),
+                             {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "proxy.internal"})
     assert settings.database_url == "postgresql+pg8000://billing:pw@proxy.internal:5432/portal"
 
 
@@ -133,12 +134,13 @@ def test_an_unreadable_secret_is_a_clear_configuration_error(secrets_manager) ->
 def test_a_firebase_service_account_secret_must_hold_a_key(secrets_manager) -> None:
     arn = secrets_manager.create_secret(Name="billing/firebase", SecretString='{"type": "authorized_user"}')["ARN"]
     with pytest.raises(ConfigurationError, match="no service account key"):
-        load_settings(frozenset({Need.FIREBASE}), {"FIREBASE_PROJECT_ID": "p", "FIREBASE_SERVICE_ACCOUNT_SECRET_ARN": arn})
+        load_settings(frozenset({Need.FIREBASE}),
+                      {"FIREBASE_PROJECT_ID": "p", "FIREBASE_SERVICE_ACCOUNT_SECRET_ARN": arn})
 
 
 def test_the_event_retention_must_outlast_stripes_redeliveries() -> None:
     needs = frozenset({Need.EVENT_RETENTION})
-    with pytest.raises(ConfigurationError, match="STRIPE_EVENT_RETENTION_DAYS must be a positive integer of at least 30"):
+    with pytest.raises(ConfigurationError, match="RETENTION_DAYS must be a positive integer of at least 30"):
         load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "7"})
     assert load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "30"}).event_retention_days == 30
 
