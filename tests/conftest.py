@@ -156,6 +156,21 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
 
 
 @pytest.fixture
+def firebase_verifications(monkeypatch) -> list[str]:
+    """Every token handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
+    from firebase_admin import auth as firebase_auth
+
+    verify, seen = firebase_auth.verify_id_token, []
+
+    def spy(token, *args, **kwargs):
+        seen.append(token)
+        return verify(token, *args, **kwargs)
+
+    monkeypatch.setattr(firebase_auth, "verify_id_token", spy)
+    return seen
+
+
+@pytest.fixture
 def payment_not_yet_recorded(world, api, stripe_double):
     """A contact paid a 500.00 USD invoice at Stripe; its checkout.session.completed event has not been applied
     yet. Returns (invoice id, that event)."""

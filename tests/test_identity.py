@@ -21,28 +21,13 @@ NO_CONTACT = (403, {"error": "no client contact for this account"})
 NOT_AUTHENTICATED = (401, {"error": "missing, invalid or expired ID token"})
 
 
-@pytest.fixture
-def verifications(monkeypatch) -> list[str]:
-    """Tokens handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
-    from firebase_admin import auth as firebase_auth
-
-    verify, seen = firebase_auth.verify_id_token, []
-
-    def spy(token, *args, **kwargs):
-        seen.append(token)
-        return verify(token, *args, **kwargs)
-
-    monkeypatch.setattr(firebase_auth, "verify_id_token", spy)
-    return seen
-
-
 @pytest.mark.parametrize("cut_off", [
     'UPDATE "Contact" SET "firebaseUid" = NULL WHERE id = :id',  # unlinked from the Firebase account
     'UPDATE "Contact" SET "contactCompanyId" = NULL WHERE id = :id',  # removed from the company
     'DELETE FROM "Contact" WHERE id = :id',  # removed
 ])
 def test_a_contact_cut_off_is_refused_at_the_next_request_while_the_token_is_remembered(
-    world, api, token_issuer, verifications, db, cut_off
+    world, api, token_issuer, firebase_verifications, db, cut_off
 ) -> None:
     acme = world.company()
     alice = world.contact(acme)
@@ -50,14 +35,14 @@ def test_a_contact_cut_off_is_refused_at_the_next_request_while_the_token_is_rem
     token = token_issuer.token(alice.uid)
     assert api.list_invoices(alice, token=token)[0] == 200
     assert api.list_invoices(alice, token=token)[0] == 200
-    assert verifications == [token]  # remembered: not verified again
+    assert firebase_verifications == [token]  # remembered: not verified again
 
     db(cut_off, id=alice.id)
 
     assert api.list_invoices(alice, token=token) == NO_CONTACT
     assert api.checkout(alice, invoice_id, token=token) == NO_CONTACT
     assert api.verify(alice, invoice_id, "cs_test_any", token=token) == NO_CONTACT
-    assert verifications == [token]  # still remembered: the Contact is what cut them off
+    assert firebase_verifications == [token]  # still remembered: the Contact is what cut them off
 
 
 @pytest.fixture
@@ -123,7 +108,7 @@ def test_google_unreachable_for_the_revocation_check_is_503(world, api, token_is
         503, {"error": "cannot verify tokens right now; try again"})
 
 
-def test_without_a_service_account_revocation_is_not_checked(world, api, token_issuer, verifications) -> None:
+def test_without_a_service_account_revocation_is_not_checked(world, api, token_issuer, firebase_verifications) -> None:
     # No request leaves for Google's accounts API (the double would have to answer it): the token alone decides
     acme = world.company()
     alice = world.contact(acme)

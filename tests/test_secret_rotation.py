@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -44,11 +44,24 @@ class RotatingDatabase:
             conn.execute(text(f"ALTER ROLE {ROLE} PASSWORD '{password}'"))
         self.password = password
 
+    def payer(self):
+        """A contact of a company with an invoice."""
+        acme = self.world.company()
+        contact = self.world.contact(acme)
+        self.world.invoice(acme)
+        return contact
+
     def drop_connections(self) -> None:
         """What the server does to a connection at a restart, a failover or an idle timeout."""
         with self.cluster.admin().connect() as conn:  # type: ignore[attr-defined]
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :role"),
                          {"role": ROLE})
+            # pg_terminate_backend only signals: wait until the backends have said goodbye, as they have by the
+            # time a container that sat idle through it is invoked again
+            deadline = time.monotonic() + 10
+            while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE usename = :role"),
+                               {"role": ROLE}).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +74,7 @@ def rotating_database(password_postgres) -> Iterator[RotatingDatabase]:
     migrate(password_postgres.url(ROLE, password, name))
     world = World(password_postgres.admin(name))
     yield RotatingDatabase(password_postgres, name, password, world)
+    password_postgres.admin(name).dispose()
     with password_postgres.admin().connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         conn.execute(text(f"DROP ROLE {ROLE}"))
@@ -83,10 +97,22 @@ def database_secret(moto_secrets_manager, rotating_database, password_postgres, 
         environment |= {"DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(password_postgres.port),
                         "DATABASE_NAME": rotating_database.name}
 
-    def rotate(password: str) -> None:
+    def store(password: str) -> None:
         moto_secrets_manager.put_secret_value(SecretId=arn, SecretString=json.dumps({**secret, "password": password}))
 
-    return environment, rotate
+    def rotate() -> None:
+        """What RDS rotation does: the role's password changes, then the secret's."""
+        rotating_database.set_password(secrets.token_urlsafe(12))
+        store(rotating_database.password)
+
+    return Rotation(environment, rotate, store)
+
+
+@dataclass
+class Rotation:
+    environment: dict[str, str | None]
+    rotate: Callable[[], None]
+    store_in_secret: Callable[[str], None]
 
 
 @pytest.fixture
@@ -116,18 +142,12 @@ def listed(api, contact) -> int:
 def test_a_warm_container_logs_in_with_the_rotated_password_once_its_old_one_is_refused(
     rotating_database, database_secret, secret_reads, api, caplog
 ) -> None:
-    environment, rotate = database_secret
-    acme = rotating_database.world.company()
-    alice = rotating_database.world.contact(acme)
-    rotating_database.world.invoice(acme)
-    with new_container(**environment):
+    alice = rotating_database.payer()
+    with new_container(**database_secret.environment):
         reads = secret_reads()
         assert listed(api, alice) == 200  # warm: its pool holds a connection logged in with the first password
 
-        # RDS rotates: the role's password changes, then the secret's
-        new_password = secrets.token_urlsafe(12)
-        rotating_database.set_password(new_password)
-        rotate(new_password)
+        database_secret.rotate()
         assert listed(api, alice) == 200  # the open connection is unaffected
         assert reads == []
 
@@ -145,19 +165,14 @@ def test_a_warm_container_logs_in_with_the_rotated_password_once_its_old_one_is_
 def test_a_container_restored_from_a_snapshot_taken_before_the_rotation_logs_in_with_the_new_password(
     rotating_database, database_secret, secret_reads, api
 ) -> None:
-    environment, rotate = database_secret
-    acme = rotating_database.world.company()
-    alice = rotating_database.world.contact(acme)
-    rotating_database.world.invoice(acme)
-    with new_container(**environment):  # init, when the version is published: the secret is read
+    alice = rotating_database.payer()
+    with new_container(**database_secret.environment):  # init, when the version is published: the secret is read
         reads = secret_reads()
         assert listed(api, alice) == 200
         snapstart.before_snapshot()
 
         # Days later, after a rotation, Lambda restores a container from that snapshot
-        new_password = secrets.token_urlsafe(12)
-        rotating_database.set_password(new_password)
-        rotate(new_password)
+        database_secret.rotate()
         snapstart.after_restore()
 
         assert listed(api, alice) == 200
@@ -169,10 +184,8 @@ def test_a_container_restored_from_a_snapshot_taken_before_the_rotation_logs_in_
 def test_a_password_refused_again_after_the_reread_is_503_and_not_a_loop(
     rotating_database, database_secret, secret_reads, api
 ) -> None:
-    environment, rotate = database_secret
-    acme = rotating_database.world.company()
-    alice = rotating_database.world.contact(acme)
-    with new_container(**environment):
+    alice = rotating_database.payer()
+    with new_container(**database_secret.environment):
         reads = secret_reads()
         assert listed(api, alice) == 200
         snapstart.before_snapshot()
@@ -182,7 +195,7 @@ def test_a_password_refused_again_after_the_reread_is_503_and_not_a_loop(
         assert api.list_invoices(alice) == (503, {"error": "service temporarily unavailable; try again"})
         assert len(reads) == 1  # one re-read, one more attempt: no loop
 
-        rotate(rotating_database.password)  # the rotation completes
+        database_secret.store_in_secret(rotating_database.password)  # the rotation completes
         assert listed(api, alice) == 200
 
 
@@ -191,15 +204,11 @@ def test_a_secret_older_than_its_maximum_age_is_read_again_before_logging_in(
     rotating_database, database_secret, secret_reads, api, monkeypatch, caplog
 ) -> None:
     monkeypatch.setattr(secret_store, "MAX_AGE_SECONDS", 1)  # 300 in production
-    environment, rotate = database_secret
-    acme = rotating_database.world.company()
-    alice = rotating_database.world.contact(acme)
-    with new_container(**environment):
+    alice = rotating_database.payer()
+    with new_container(**database_secret.environment):
         reads = secret_reads()
         snapstart.before_snapshot()
-        new_password = secrets.token_urlsafe(12)
-        rotating_database.set_password(new_password)
-        rotate(new_password)
+        database_secret.rotate()
         time.sleep(1.1)
         snapstart.after_restore()
 
@@ -212,59 +221,60 @@ def test_a_secret_older_than_its_maximum_age_is_read_again_before_logging_in(
 # ----- Stripe: a rolled API key -------------------------------------------------------------------------------
 
 
-def test_a_rolled_stripe_key_is_read_again_once_after_a_401(moto_secrets_manager, world, api, stripe_double,
-                                                           secret_reads) -> None:
-    first_key = "sk_test_before_the_roll_" + uuid.uuid4().hex
-    arn = moto_secrets_manager.create_secret(Name="billing/stripe-key", SecretString=first_key)["ARN"]
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    with new_container(STRIPE_SECRET_KEY=None, STRIPE_SECRET_KEY_SECRET_ARN=arn):
-        reads = secret_reads()
-        # The key is rolled in the Dashboard ("expire now") and the new one stored in the secret
-        new_key = stripe_double.roll_api_key(first_key)
-        moto_secrets_manager.put_secret_value(SecretId=arn, SecretString=new_key)
-
-        status, body = api.checkout(alice, invoice_id)
-
-        assert status == 200 and body["sessionId"]
-        assert reads == [arn]
-        keys_sent = [r.api_key for r in stripe_double.requests]
-        assert keys_sent[0] == first_key and set(keys_sent[1:]) == {new_key}  # refused once, then the new key
-        assert stripe_double.requests[0].path == "/v1/customers"
+@dataclass
+class KeyInSecretsManager:
+    key: str
+    arn: str
+    contact: object
+    invoice_id: str
 
 
-def test_a_stripe_key_refused_again_after_the_reread_is_502_without_a_loop(moto_secrets_manager, world, api,
-                                                                          stripe_double, secret_reads, db) -> None:
-    key = "sk_test_revoked_" + uuid.uuid4().hex
+@pytest.fixture
+def stripe_key_secret(moto_secrets_manager, world) -> Iterator[KeyInSecretsManager]:
+    """The functions on a Stripe key read from Secrets Manager, and an invoice to pay."""
+    key = "sk_test_before_the_roll_" + uuid.uuid4().hex
     arn = moto_secrets_manager.create_secret(Name="billing/stripe-key", SecretString=key)["ARN"]
     acme = world.company()
     alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
     with new_container(STRIPE_SECRET_KEY=None, STRIPE_SECRET_KEY_SECRET_ARN=arn):
-        reads = secret_reads()
-        stripe_double.roll_api_key(key)  # revoked, and nobody stored a new key
-
-        assert api.checkout(alice, invoice_id)[0] == 502
-        assert reads == [arn]
-        assert len(stripe_double.requests) == 1  # the same key is not sent twice
-        assert db('SELECT "stripeCheckoutSessionId" FROM "Invoice"')[0]["stripeCheckoutSessionId"] is None
+        yield KeyInSecretsManager(key, arn, alice, world.invoice(acme))
 
 
-def test_a_live_key_read_after_a_401_is_refused_while_a_local_switch_is_set(moto_secrets_manager, world, api,
-                                                                           stripe_double, caplog) -> None:
-    key = "sk_test_" + uuid.uuid4().hex
-    arn = moto_secrets_manager.create_secret(Name="billing/stripe-key", SecretString=key)["ARN"]
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    with new_container(STRIPE_SECRET_KEY=None, STRIPE_SECRET_KEY_SECRET_ARN=arn):  # STRIPE_API_BASE is the double
-        stripe_double.roll_api_key(key)
-        moto_secrets_manager.put_secret_value(SecretId=arn, SecretString="sk_live_" + uuid.uuid4().hex)
+def test_a_rolled_stripe_key_is_read_again_once_after_a_401(stripe_key_secret, moto_secrets_manager, api,
+                                                           stripe_double, secret_reads) -> None:
+    reads = secret_reads()
+    # The key is rolled in the Dashboard ("expire now") and the new one stored in the secret
+    new_key = stripe_double.roll_api_key(stripe_key_secret.key)
+    moto_secrets_manager.put_secret_value(SecretId=stripe_key_secret.arn, SecretString=new_key)
 
-        assert api.checkout(alice, invoice_id)[0] == 502
+    status, body = api.checkout(stripe_key_secret.contact, stripe_key_secret.invoice_id)
 
-    assert [r.api_key for r in stripe_double.requests] == [key]  # the live key never left for the double
+    assert status == 200 and body["sessionId"]
+    assert reads == [stripe_key_secret.arn]
+    keys_sent = [r.api_key for r in stripe_double.requests]
+    assert keys_sent[0] == stripe_key_secret.key and set(keys_sent[1:]) == {new_key}  # refused once, then the new
+    assert stripe_double.requests[0].path == "/v1/customers"
+
+
+def test_a_stripe_key_refused_again_after_the_reread_is_502_without_a_loop(stripe_key_secret, api, stripe_double,
+                                                                          secret_reads, db) -> None:
+    reads = secret_reads()
+    stripe_double.roll_api_key(stripe_key_secret.key)  # revoked, and nobody stored a new key
+
+    assert api.checkout(stripe_key_secret.contact, stripe_key_secret.invoice_id)[0] == 502
+    assert reads == [stripe_key_secret.arn]
+    assert len(stripe_double.requests) == 1  # the same key is not sent twice
+    assert db('SELECT "stripeCheckoutSessionId" FROM "Invoice"')[0]["stripeCheckoutSessionId"] is None
+
+
+def test_a_live_key_read_after_a_401_is_refused_while_a_local_switch_is_set(stripe_key_secret, moto_secrets_manager,
+                                                                           api, stripe_double, caplog) -> None:
+    # STRIPE_API_BASE is the double: a live key must never be sent there
+    stripe_double.roll_api_key(stripe_key_secret.key)
+    moto_secrets_manager.put_secret_value(SecretId=stripe_key_secret.arn, SecretString="sk_live_" + uuid.uuid4().hex)
+
+    assert api.checkout(stripe_key_secret.contact, stripe_key_secret.invoice_id)[0] == 502
+    assert [r.api_key for r in stripe_double.requests] == [stripe_key_secret.key]
     assert "the Stripe secret key read again is refused" in caplog.text
 
 

@@ -49,6 +49,7 @@ class PasswordPostgres:
         self.superuser_password = secrets.token_urlsafe(16)
         self.directory = Path(tempfile.mkdtemp(prefix="billing-scram-"))
         self.port = 0
+        self._admins: dict[str, Engine] = {}
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:
             try:
@@ -84,6 +85,8 @@ class PasswordPostgres:
         return self
 
     def stop(self) -> None:
+        for engine in self._admins.values():
+            engine.dispose()
         try:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "-w",
                       "stop")
@@ -95,4 +98,8 @@ class PasswordPostgres:
                           port=self.port, database=database).render_as_string(hide_password=False)
 
     def admin(self, database: str = "postgres") -> Engine:
-        return create_engine(self.url(SUPERUSER, self.superuser_password, database), isolation_level="AUTOCOMMIT")
+        """The superuser's engine for `database` (one per database, kept until the cluster stops)."""
+        if database not in self._admins:
+            self._admins[database] = create_engine(self.url(SUPERUSER, self.superuser_password, database),
+                                                   isolation_level="AUTOCOMMIT")
+        return self._admins[database]
