@@ -25,6 +25,7 @@ FUNCTION_DEFAULTS: dict[str, str] = {
     "STRIPE_WEBHOOK_SECRET": "whsec_test_local_events_only",  # the secret events/stripe_webhook.json is signed with
     "STRIPE_MODE": "test",
     "PORTAL_URL": "http://localhost:3000",
+    "STRIPE_EVENT_RETENTION_DAYS": "90",
     "POWERTOOLS_SERVICE_NAME": "billing",
     "LOG_LEVEL": "INFO",
 }

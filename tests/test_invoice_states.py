@@ -116,7 +116,7 @@ def test_the_database_accepts_exactly_the_enums_statuses(world, db) -> None:
     invoice_id = world.invoice(world.company())
     for status in InvoiceStatus:
         world.edit_invoice(invoice_id, status=status.value)
-    with pytest.raises(Exception, match="Invoice_status_valid|CHECK constraint failed"):
+    with pytest.raises(Exception, match=r"Invoice_status_valid|CHECK constraint failed"):
         world.edit_invoice(invoice_id, status="void")
 
 

@@ -216,7 +216,7 @@ def test_under_the_hold_policy_an_operator_lists_and_refunds_the_payment(
     edited_after_checkout, api, stripe_double, functions, db, policy
 ) -> None:
     policy("hold")
-    alice, invoice_id, _, completed = edited_after_checkout
+    _, invoice_id, _, completed = edited_after_checkout
     payment_intent = completed["data"]["object"]["payment_intent"]
 
     assert api.deliver(completed)[1]["outcome"] == "payment_not_applied"

@@ -4,6 +4,12 @@ Metrics in CloudWatch's embedded metric format (EMF: a JSON line on stdout that 
 Nothing here logs whole events or headers: payment and auth requests carry ID tokens, signatures and
 client secrets.
 
+The libraries' own loggers stay at WARNING whatever the root logger's level (Lambda sets it from the function's
+ApplicationLogLevel): at DEBUG the Stripe SDK logs request and response bodies (client secrets, payers' emails),
+botocore the secrets Secrets Manager returns, urllib3 and requests every URL, SQLAlchemy every row it reads
+(contacts' emails, stored events) and google-auth its token exchanges. Their warnings and errors still reach the
+logs; our own logger follows LOG_LEVEL.
+
 Metrics cost a cold start nothing: `aws_lambda_powertools` imports its metrics module with the logger anyway, and
 the Metrics object is made at the first metric, not at import. The functions do not wrap their handlers in
 `log_metrics`, so each metric is flushed as it is recorded; another metric is one more `count(...)` call.
@@ -11,13 +17,20 @@ the Metrics object is made at the first metric, not at import. The functions do 
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+QUIET_LIBRARY_LOGGERS = ("stripe", "urllib3", "requests", "botocore", "boto3", "sqlalchemy", "google", "cachecontrol",
+                         "firebase_admin", "pg8000", "aws_lambda_powertools")
+
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "billing")
+
+for _name in QUIET_LIBRARY_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 METRICS_NAMESPACE = "ClientPortal"  # the template's POWERTOOLS_METRICS_NAMESPACE, for runs without it
 
