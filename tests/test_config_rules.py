@@ -95,7 +95,8 @@ STRIPE = frozenset({Need.STRIPE_API})
 
 @pytest.mark.parametrize("key", [TEST_KEY, "rk_test_51Habcdefghijklmnop"])
 def test_another_stripe_api_base_is_accepted_with_a_test_key(key) -> None:
-    settings = load_settings(STRIPE, {"STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": "http://127.0.0.1:12111"})
+    settings = load_settings(STRIPE, {"STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": "http://127.0.0.1:12111",
+                                      "STRIPE_MODE": "test"})
     assert settings.stripe_api_base == "http://127.0.0.1:12111"
 
 
@@ -115,8 +116,8 @@ def test_another_stripe_api_base_is_refused_with_any_other_key(key) -> None:
 def test_a_function_holding_a_live_key_refuses_to_start_with_any_local_switch(switch, value, named) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(f"live Stripe key together with local-only settings "
                                                            f"({named})")):
-        load_settings(STRIPE, {"STRIPE_SECRET_KEY": LIVE_KEY, switch: value})
-    assert load_settings(STRIPE, {"STRIPE_SECRET_KEY": LIVE_KEY}).stripe_secret_key == LIVE_KEY
+        load_settings(STRIPE, {"STRIPE_SECRET_KEY": LIVE_KEY, "STRIPE_MODE": "live", switch: value})
+    assert load_settings(STRIPE, {"STRIPE_SECRET_KEY": LIVE_KEY, "STRIPE_MODE": "live"}).stripe_secret_key == LIVE_KEY
 
 
 def test_a_function_holding_a_live_key_never_starts_with_the_stripe_double_as_api_base(monkeypatch) -> None:

@@ -167,8 +167,10 @@ def test_a_database_ca_bundle_must_exist(tmp_path) -> None:
 
 def test_the_stripe_mode_is_required_and_must_be_the_secret_keys() -> None:
     webhook = frozenset({Need.STRIPE_WEBHOOK})
-    with pytest.raises(ConfigurationError, match="STRIPE_MODE must be test or live"):
+    with pytest.raises(ConfigurationError, match="STRIPE_MODE is not set"):
         load_settings(webhook, {"STRIPE_WEBHOOK_SECRET": "whsec_x"})  # a webhook has no key to tell its mode
+    with pytest.raises(ConfigurationError, match="STRIPE_MODE must be test or live"):
+        load_settings(webhook, {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_MODE": "production"})
     assert load_settings(webhook, {"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_MODE": "live"}).stripe_mode == "live"
     with pytest.raises(ConfigurationError, match="STRIPE_MODE is test but the Stripe secret key is not a test-mode"):
         load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_MODE": "test"})

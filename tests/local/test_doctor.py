@@ -72,11 +72,13 @@ def test_each_problem_is_one_line_saying_what_to_fix(changes, expected) -> None:
 
 def test_a_live_key_with_local_switches_is_refused_in_the_words_the_functions_use() -> None:
     (found,) = problems({**GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused", "STRIPE_SECRET_KEY": "sk_live_51Habcdefgh",
-                         "STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwxyz"}, check_database=False)
+                         "STRIPE_MODE": "live", "STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwxyz"},
+                        check_database=False)
     assert "live Stripe key together with local-only settings (FIREBASE_AUTH_EMULATOR_HOST" in found
 
 
-TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "STRIPE_WEBHOOK_SECRET": "whsec_test_abcdefghijk"}
+TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "STRIPE_WEBHOOK_SECRET": "whsec_test_abcdefghijk",
+             "STRIPE_MODE": "test"}
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -95,8 +97,8 @@ def test_local_only_settings_are_problems_for_aws(changes, expected) -> None:
 
 def test_a_demo_project_with_the_emulator_is_a_problem_for_aws_only() -> None:
     emulator = {"FIREBASE_PROJECT_ID": "demo-billing", "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}
-    environ = {**GOOD_AWS, "STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "DATABASE_URL": "postgresql://db/x",
-               **emulator}
+    environ = {**GOOD_AWS, "STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "STRIPE_MODE": "test",
+               "DATABASE_URL": "postgresql://db/x", **emulator}
     assert problems(environ, "local", check_database=False) == []
     assert sorted(problems(environ, "aws", check_database=False)) == [
         "FIREBASE_AUTH_EMULATOR_HOST is for local runs only: remove it from a configuration for AWS",

@@ -124,7 +124,9 @@ def _stripe_mode_and_policy(environ: Mapping[str, str], secret_key: str | None, 
     """STRIPE_MODE (required: a webhook has no key to tell it) must be the secret key's mode where the function
     has a key; MISMATCHED_PAYMENT_POLICY is optional (default refund)."""
     mode = environ.get("STRIPE_MODE") or None
-    if mode not in STRIPE_MODES:
+    if mode is None:
+        problems.append("STRIPE_MODE is not set")
+    elif mode not in STRIPE_MODES:
         problems.append("STRIPE_MODE must be test or live (the Stripe mode of this deployment)")
     elif secret_key and secret_key.startswith(("sk_", "rk_")) and not secret_key.startswith((f"sk_{mode}_",
                                                                                               f"rk_{mode}_")):
