@@ -318,22 +318,24 @@ def apply_invoice_event(
     return InvoiceRecord.from_row(row) if row else None
 
 
+def _guard_conditions(guard: Guard) -> tuple[ColumnElement[bool], ...]:
+    """The conditions a guard adds to a transition's WHERE clause (bound parameters named b_*)."""
+    if guard is Guard.CURRENT_SESSION:
+        return (invoice.c.stripeCheckoutSessionId == bindparam("b_session_id"),)
+    if guard is Guard.NO_CURRENT_SESSION:
+        return (invoice.c.stripeCheckoutSessionId.is_(None),)
+    if guard is Guard.OWN_PAYMENT:
+        return (invoice.c.stripePaymentIntentId == bindparam("b_payment_intent_id"),)
+    # Guard.AMOUNT_AND_CURRENCY: money.settles_exactly in SQL, the amount (NUMERIC equality: 500 = 500.00) and the
+    # normalised currency
+    return (invoice.c.amount == bindparam("b_amount", type_=invoice.c.amount.type),
+            normalized_currency(invoice.c.currency) == bindparam("b_currency"))
+
+
 def _given(value: Any, name: str, event: InvoiceEvent) -> Any:
     if value is None:
         raise ValueError(f"{event} needs {name} for its guard")
     return value
-
-
-_GUARD_CONDITIONS: dict[Guard, tuple[ColumnElement[bool], ...]] = {
-    Guard.CURRENT_SESSION: (invoice.c.stripeCheckoutSessionId == bindparam("b_session_id"),),
-    Guard.NO_CURRENT_SESSION: (invoice.c.stripeCheckoutSessionId.is_(None),),
-    Guard.OWN_PAYMENT: (invoice.c.stripePaymentIntentId == bindparam("b_payment_intent_id"),),
-    # money.settles_exactly, in SQL: the amount (NUMERIC equality: 500 = 500.00) and the normalised currency
-    Guard.AMOUNT_AND_CURRENCY: (
-        invoice.c.amount == bindparam("b_amount", type_=invoice.c.amount.type),
-        normalized_currency(invoice.c.currency) == bindparam("b_currency"),
-    ),
-}
 
 
 @cache
@@ -347,7 +349,7 @@ def _event_statement(event: InvoiceEvent) -> Update:
         literal(next(iter(targets)).value) if len(targets) == 1
         else case({t.source.value: t.target.value for t in transitions}, value=invoice.c.status)
     )
-    conditions = [c for guard in sorted(guards_of(event)) for c in _GUARD_CONDITIONS[guard]]
+    conditions = [c for guard in sorted(guards_of(event)) for c in _guard_conditions(guard)]
     return (
         update(invoice)
         .where(invoice.c.id == bindparam("b_invoice_id"),
