@@ -1,4 +1,5 @@
-"""Scheduled (EventBridge): apply Stripe's word on checkouts left open or processing, in case a webhook was lost."""
+"""Scheduled (EventBridge): apply Stripe's word on checkouts left open or processing and on events never delivered
+(Stripe's events list), and refund payments set aside because they could not settle their invoice."""
 
 from typing import Any
 
