@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 import stripe
 
 from tests.support.observed import emitted_metrics, warnings_logged
+from tests.support.scenarios import paid_after_an_edit
 
 
 @pytest.fixture
@@ -184,12 +183,7 @@ def test_a_stored_refund_reapplied_by_reconciliation_never_moves_an_invoice_paid
     metadata named, after that invoice had been paid with a new PaymentIntent."""
     # Given a 500.00 payment of an invoice edited to 600.00 meanwhile, refunded by an operator in the Dashboard
     # before its own event arrived (its refund's event is stored, awaiting its payment)
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, first = api.checkout(alice, invoice_id)
-    world.edit_invoice(invoice_id, amount=Decimal("600.00"))
-    (completed,) = stripe_double.complete_session(first["sessionId"])
+    alice, invoice_id, _, completed = paid_after_an_edit(world, api, stripe_double)
     first_payment = completed["data"]["object"]["payment_intent"]
     (refunded,) = stripe_double.refund(first_payment)
     assert api.deliver(refunded)[1]["outcome"] == "awaiting_payment"

@@ -35,6 +35,15 @@ def attach_fails(db_engine):
 
 
 @pytest.fixture
+def known_payer(world, api):
+    """Alice, whose Stripe customer exists already (only the session creation is exercised), and a new invoice."""
+    acme = world.company()
+    alice = world.contact(acme)
+    api.checkout(alice, world.invoice(acme))
+    return alice, world.invoice(acme)
+
+
+@pytest.fixture
 def no_retry_pause(monkeypatch):
     from billing import stripe_gateway
 
@@ -115,13 +124,10 @@ def test_an_idempotency_error_is_logged_as_what_it_is(world, api, stripe_double,
 
 
 @pytest.mark.parametrize(("failure", "should_retry"), [(500, None), (503, True), (429, True), (429, None), (409, None)])
-def test_a_call_makes_at_most_three_http_attempts(world, api, stripe_double, no_retry_pause, failure,
+def test_a_call_makes_at_most_three_http_attempts(known_payer, api, stripe_double, no_retry_pause, failure,
                                                   should_retry) -> None:
     """Found: the SDK's two retries and our two retries of a 429 multiplied to nine attempts."""
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    api.checkout(alice, world.invoice(acme))
+    alice, invoice_id = known_payer
     stripe_double.fail_next(20, status=failure, path_prefix="/v1/checkout/sessions", method="POST",
                             should_retry=should_retry)
 
@@ -131,11 +137,8 @@ def test_a_call_makes_at_most_three_http_attempts(world, api, stripe_double, no_
 
 
 @pytest.mark.parametrize("failure", [500, 503, 429, 409])
-def test_stripe_should_retry_false_is_honoured(world, api, stripe_double, no_retry_pause, failure) -> None:
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    api.checkout(alice, world.invoice(acme))
+def test_stripe_should_retry_false_is_honoured(known_payer, api, stripe_double, no_retry_pause, failure) -> None:
+    alice, invoice_id = known_payer
     stripe_double.fail_next(1, status=failure, path_prefix="/v1/checkout/sessions", method="POST",
                             should_retry=False)
 
@@ -143,11 +146,9 @@ def test_stripe_should_retry_false_is_honoured(world, api, stripe_double, no_ret
     assert len([r for r in session_creations(stripe_double) if r.params["metadata"]["invoiceId"] == invoice_id]) == 1
 
 
-def test_dropped_connections_count_against_the_same_three_attempts(world, api, stripe_double, no_retry_pause) -> None:
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme)
-    api.checkout(alice, world.invoice(acme))
+def test_dropped_connections_count_against_the_same_three_attempts(known_payer, api, stripe_double,
+                                                                   no_retry_pause) -> None:
+    alice, invoice_id = known_payer
     stripe_double.drop_next(10, path_prefix="/v1/checkout/sessions")
 
     assert api.checkout(alice, invoice_id)[0] == 502

@@ -20,6 +20,7 @@ import stripe
 
 from billing import settings as layer_settings
 from tests.support.database import ROOT
+from tests.support.scenarios import paid_after_an_edit
 from tests.support.stripe_truth import StripeTruth
 
 
@@ -37,16 +38,8 @@ def unapplied(db) -> list[dict]:
 
 @pytest.fixture
 def edited_after_checkout(world, api, stripe_double):
-    """Alice opened a checkout of her 500.00 USD invoice; the portal then edited the invoice to 600.00; she paid the
-    still-open 500.00 session (its completed event not delivered yet). Returns (alice, invoice id, session id,
-    that event)."""
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, created = api.checkout(alice, invoice_id)
-    world.edit_invoice(invoice_id, amount=Decimal("600.00"))
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    return alice, invoice_id, created["sessionId"], completed
+    """A 500.00 session paid after its invoice was edited to 600.00 (tests/support/scenarios.py)."""
+    return paid_after_an_edit(world, api, stripe_double)
 
 
 @pytest.fixture
@@ -169,12 +162,8 @@ def test_a_bank_debit_of_the_old_amount_is_refunded_once_it_succeeds_after_the_i
 ) -> None:
     # Given a bank debit of the old 500.00 in flight (set aside, session released), and the invoice then paid
     # in full by card at 600.00
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, first = api.checkout(alice, invoice_id)
-    world.edit_invoice(invoice_id, amount=Decimal("600.00"))
-    (in_flight,) = stripe_double.complete_session(first["sessionId"], payment_status="unpaid")
+    alice, invoice_id, first_session, in_flight = paid_after_an_edit(world, api, stripe_double,
+                                                                     payment_status="unpaid")
     assert api.deliver(in_flight)[1]["outcome"] == "payment_not_applied"
     assert [(r["reason"], r["status"]) for r in unapplied(db)] == [("amount_mismatch", "in_flight")]
     _, second = api.checkout(alice, invoice_id)
@@ -182,7 +171,7 @@ def test_a_bank_debit_of_the_old_amount_is_refunded_once_it_succeeds_after_the_i
     assert api.deliver(paid)[1]["outcome"] == "paid"
 
     # When the old bank debit succeeds after all: a second successful payment for a paid invoice
-    (succeeded,) = stripe_double.async_payment(first["sessionId"], succeeded=True)
+    (succeeded,) = stripe_double.async_payment(first_session, succeeded=True)
     assert api.deliver(succeeded)[1]["outcome"] == "payment_not_applied"
     functions.reconcile({}, None)
 
@@ -195,15 +184,10 @@ def test_a_bank_debit_of_the_old_amount_is_refunded_once_it_succeeds_after_the_i
 
 
 def test_a_set_aside_bank_debit_that_fails_leaves_nothing_to_refund(world, api, stripe_double, functions, db) -> None:
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    _, first = api.checkout(alice, invoice_id)
-    world.edit_invoice(invoice_id, amount=Decimal("600.00"))
-    (in_flight,) = stripe_double.complete_session(first["sessionId"], payment_status="unpaid")
+    _, invoice_id, first_session, in_flight = paid_after_an_edit(world, api, stripe_double, payment_status="unpaid")
     api.deliver(in_flight)
 
-    (failed,) = stripe_double.async_payment(first["sessionId"], succeeded=False)
+    (failed,) = stripe_double.async_payment(first_session, succeeded=False)
     api.deliver(failed)
     functions.reconcile({}, None)
 
