@@ -20,6 +20,7 @@ import stripe
 
 from billing import settings as layer_settings
 from tests.support.database import ROOT
+from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
 from tests.support.stripe_truth import StripeTruth
 
@@ -56,15 +57,22 @@ def policy(monkeypatch):
 
 
 def test_a_payment_of_an_edited_invoice_is_refunded_and_the_invoice_is_payable_at_its_new_amount(
-    edited_after_checkout, api, stripe_double, functions, db
+    edited_after_checkout, api, stripe_double, functions, db, capsys, caplog
 ) -> None:
     alice, invoice_id, old_session, completed = edited_after_checkout
     payment_intent = completed["data"]["object"]["payment_intent"]
+    capsys.readouterr()
 
     # When the webhook delivers the 500.00 payment
     assert api.deliver(completed) == (200, {"received": True, "outcome": "payment_not_applied"})
 
-    # Then the session is released and the invoice is payable at 600.00, the payment set aside for a refund
+    # Then it is surfaced: its own outcome, a WARNING line, a metric an alarm can watch
+    (warning,) = [w for w in warnings_logged(caplog) if w[0] == "payment does not settle its invoice"]
+    assert (warning[1]["payment_intent_id"], warning[1]["reason"]) == (payment_intent, "amount_mismatch")
+    assert {"name": "UnappliedPayment", "unit": "Count", "reason": "amount_mismatch", "service": "billing"} in (
+        emitted_metrics(capsys.readouterr().out))
+
+    # And the session is released and the invoice is payable at 600.00, the payment set aside for a refund
     row = invoice_row(db, invoice_id)
     assert (row["status"], row["stripeCheckoutSessionId"], Decimal(row["amount"])) == ("pending", None, 600)
     assert (row["paidAt"], row["paidByContactId"], row["stripePaymentIntentId"]) == (None, None, None)
