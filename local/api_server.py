@@ -314,6 +314,17 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def serve_until_stopped(server: ThreadingHTTPServer) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the socket."""
+    stop_on_sigterm()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve template.yaml's HTTP API routes with the local functions.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -321,16 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     api = build_api(os.environ)
     server = serve(api, args.host, args.port)
-    stop_on_sigterm()
     print(f"api  listening on http://{args.host}:{server.server_port}", flush=True)
     for route in api.routes:
         print(f"api    {route.route_key:<58} -> {route.function}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_stopped(server)
     return 0
 
 
