@@ -201,8 +201,8 @@ class Demo:
                 self.check(bool(skipped) and skipped["state"] == "skipped", "the webhook was not sent", skipped)
                 self.check(self.invoice(bob, invoice_id)["status"] == "pending", "the list still shows it pending")
                 status, body = self.api("GET", f"/api/client/billing/{invoice_id}/verify/{session_id}", bob)
-                expected = {"success": True, "status": "paid", "contactId": bob.id,
-                        "amount": int(self.invoices["inv_demo_jpy"].amount)}
+                amount = int(self.invoices["inv_demo_jpy"].amount)  # JPY: whole yen
+                expected = {"success": True, "status": "paid", "contactId": bob.id, "amount": amount}
                 self.check((status, body) == (200, expected), f"verify answers 200 {json.dumps(expected)}",
                            (status, body))
                 invoice = self.invoice(bob, invoice_id)

@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     require_free(stripe_port, "Stripe double", "--stripe-port (or LOCAL_STRIPE_PORT)")
     configured_portal = os.environ.get("PORTAL_URL") or FUNCTION_DEFAULTS["PORTAL_URL"]
     portal_url = None if args.no_portal else portal_url_to_serve(configured_portal, args.portal_port)
-    if portal_url:
-        require_free(int(urlsplit(portal_url).port or 80), "portal", "--portal-port (or another PORTAL_URL)")
+    portal_port = urlsplit(portal_url).port or 80 if portal_url else None
+    if portal_port is not None:
+        require_free(portal_port, "portal", "--portal-port (or another PORTAL_URL)")
     api_url, stripe_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{stripe_port}"
     routes = http_routes()
     webhook_paths = {route.path for route in function_url_routes()}
@@ -242,18 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         api = start("api", ["--port", str(api_port)], environment)
         start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
         portal = None
-        if portal_url:
+        if portal_port is not None:
             auth_emulator = os.environ.get("PORTAL_AUTH_EMULATOR_URL")
             portal = start("portal", [
-                "--port", str(urlsplit(portal_url).port), "--api-url", api_url,
+                "--port", str(portal_port), "--api-url", api_url,
                 "--stripe-js-url", os.environ.get("STRIPE_JS_URL") or f"{stripe_url}/js/stripe.js",
                 "--publishable-key", os.environ.get("STRIPE_PUBLISHABLE_KEY") or DEFAULT_PUBLISHABLE_KEY,
                 *(["--auth-emulator-url", auth_emulator] if auth_emulator else []),
             ], {"FIREBASE_PROJECT_ID": environment["FIREBASE_PROJECT_ID"]})
         wait_until_listening(stripe_port, stripe, "Stripe double server")
         wait_until_listening(api_port, api, "API server")
-        if portal is not None:
-            wait_until_listening(int(urlsplit(portal_url or "").port or 80), portal, "portal server")
+        if portal is not None and portal_port is not None:
+            wait_until_listening(portal_port, portal, "portal server")
         stack = Stack(api_url, stripe_url, webhook_url, environment,
                       {"dev": os.getpid(), **{name: process.pid for name, process in processes.items()}}, portal_url)
         env_vars_file = stack.save_sam_env_vars(state_dir)
