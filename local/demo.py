@@ -163,7 +163,7 @@ class Demo:
             self.check(status == 200, "200", status)
             for item in body["invoices"]:
                 paid = f" by {item['paidByContactId']}" if item["paidByContactId"] else ""
-                self.say(f"        {item['invoiceNumber']}  {item['amount']:>10} {item['currency']}  "
+                self.say(f"        {item['invoiceNumber']:<20} {item['amount']:>10} {item['currency']}  "
                          f"due {item['dueDate'][:10]}  {item['status']}{paid}")
             listed = [i["id"] for i in body["invoices"]]
             ours = [i.id for i in self.invoices.values()]

@@ -166,8 +166,10 @@ def describe() -> str:
         for item in INVOICES:
             if item.proposal_id in proposals:
                 paid = f" by {item.paid_by}" if item.paid_by else ""
+                checkout = (f" (checkout open by {item.checkout_by}: events/stripe_webhook.json completes it)"
+                            if item.checkout_by else "")
                 lines.append(f"    invoice {item.id:<20} {item.number}  {item.amount:>10} {item.currency}  "
-                             f"{item.status}{paid}")
+                             f"{item.status}{paid}{checkout}")
     return "\n".join(lines)
 
 
