@@ -306,12 +306,20 @@ def build_api(environ: Mapping[str, str]) -> LocalHttpApi:
 
 
 def stop_on_sigterm() -> None:
-    """Let SIGTERM (what `make dev` and the tests send) unwind like Ctrl-C, so servers close their sockets."""
+    """Let SIGTERM (what `make dev` and the tests send) unwind like Ctrl-C, so servers close their sockets; once:
+    a second signal would interrupt the closing itself (the one after that is `make dev`'s kill)."""
 
     def interrupt(signum: int, frame: Any) -> None:
+        ignore_interrupts()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def ignore_interrupts() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def serve_until_stopped(server: ThreadingHTTPServer) -> None:

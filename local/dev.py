@@ -14,7 +14,6 @@ import argparse
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from alembic.config import Config
 
 from billing.db import create_database_engine
 from local import seed
+from local.api_server import ignore_interrupts, stop_on_sigterm
 from local.scheduler import DEFAULT_EVERY_SECONDS
 from local.stack import (
     DEFAULT_API_PORT,
@@ -226,14 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     stack_file = state_dir / "stack.json"
 
     def start(name: str, arguments: list[str], settings: dict[str, str]) -> subprocess.Popen[Any]:
+        # A process group of its own: Ctrl-C reaches this process alone, which stops the pieces one by one.
         processes[name] = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
-            [sys.executable, "-m", PIECES[name], *arguments], cwd=ROOT, env=child_environment(settings))
+            [sys.executable, "-m", PIECES[name], *arguments], cwd=ROOT, env=child_environment(settings),
+            process_group=0)
         return processes[name]
 
-    def shut_down(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, shut_down)
+    stop_on_sigterm()
     try:
         stripe = start("stripe", [
             "--host", args.stripe_host, "--port", str(stripe_port), "--webhook-url", webhook_url,
@@ -274,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dev  {error}", file=sys.stderr)
         return 1
     finally:
+        ignore_interrupts()  # an impatient second Ctrl-C must not leave the pieces running
         stop(processes)
         stack_file.unlink(missing_ok=True)
 
