@@ -6,11 +6,11 @@ status 1 when something is wrong.
     python -m local.doctor --env-file .local/env.json   # sam local's env-vars file works too
     python -m local.doctor --env                    # the environment, even with a stack running
 
-Checks: every setting each function needs (read the way the functions read them, Secrets Manager included);
-the Stripe secret key and webhook secret well-formed and of one mode (test or live); PORTAL_URL an absolute
-https origin (http only for localhost); the database reachable and migrated to head; the Firebase project set;
-emulator mode and other local-only settings absent outside local runs; for a running stack, that each of its
-servers answers. Secret values are never printed.
+Checks: every setting each function needs, read and judged the way the functions judge them at start (the rules
+of `billing.config_rules`: PORTAL_URL an https origin, emulator mode only for a demo- project, STRIPE_API_BASE only
+with a test key, a live key with no local switch); the Stripe secret key and webhook secrets well-formed and of one
+mode (test or live); the database reachable and migrated to head; for AWS, no local-only setting at all; for a
+running stack, that each of its servers answers. Secret values are never printed.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from billing import config_rules
 from billing.errors import ConfigurationError
-from billing.settings import Need, Settings, is_local_run, load_settings
+from billing.settings import Need, Settings, load_settings
+from billing.stripe_gateway import webhook_signing_secrets
 from local.stack import Stack, StackNotRunning, load_stack
 from local.template import ROOT
 
@@ -36,8 +37,7 @@ _SECRET_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}")
 _SECRET_KEY_PREFIX = re.compile(r"(sk|rk)_(test|live)_")
 _WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9_]{8,}")
 _PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9_]{8,}")
-_FIREBASE_PROJECT = re.compile(r"[a-z0-9-]{4,30}")  # template.yaml's AllowedPattern for FirebaseProjectId
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_FIREBASE_PROJECT = re.compile(r"[a-z0-9-]{4,30}")  # template.yaml's AllowedPattern, less the demo- refusal
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,11 @@ def fine(text: str) -> Finding:
 def check(environ: Mapping[str, str], *, target: str, check_database: bool = True) -> list[Finding]:
     findings = _settings_present(environ)
     settings = _resolved(environ)
-    findings += _stripe(environ, settings, target)
-    findings += _portal(settings, target)
-    findings += _firebase(environ, settings, target)
-    if target == "aws" and environ.get("DATABASE_URL", "").startswith("sqlite"):
-        findings.append(problem("DATABASE_URL is a SQLite file, which exists only on this machine: on AWS use "
-                                "DATABASE_SECRET_ARN (the RDS secret) and leave DATABASE_URL empty"))
+    findings += _stripe(environ, settings)
+    findings += _portal(settings)
+    findings += _firebase(environ, settings)
+    if target == "aws":
+        findings += _local_only(environ)
     if check_database and settings.database_url:
         findings += _database(settings.database_url)
     return findings
@@ -78,9 +77,19 @@ def _settings_present(environ: Mapping[str, str]) -> list[Finding]:
         try:
             load_settings(frozenset({need}), environ)
         except ConfigurationError as error:
-            findings.append(problem(f"{need.value}: {error} — set or correct them (README, Configuration)"))
+            findings += [problem(f"{need.value}: {text} (README, Configuration)") for text in error.problems]
         else:
-            findings.append(fine(f"{need.value}: settings present"))
+            findings.append(fine(f"{need.value}: settings present and accepted"))
+    return findings
+
+
+def _local_only(environ: Mapping[str, str]) -> list[Finding]:
+    """On AWS every local switch is a problem, even one the functions would accept (a test key with the double)."""
+    findings = [problem(f"{switch} is for local runs only: remove it from a configuration for AWS")
+                for switch in config_rules.local_switches(environ)]
+    if environ.get("DATABASE_URL", "").startswith("sqlite"):
+        findings.append(problem("DATABASE_URL is a SQLite file, which exists only on this machine: on AWS use "
+                                "DATABASE_SECRET_ARN (the RDS secret) and leave DATABASE_URL empty"))
     return findings
 
 
@@ -101,9 +110,9 @@ def _mode(value: str | None, pattern: re.Pattern[str], group: int) -> str | None
     return found.group(group) if found else None
 
 
-def _stripe(environ: Mapping[str, str], settings: Settings, target: str) -> list[Finding]:
+def _stripe(environ: Mapping[str, str], settings: Settings) -> list[Finding]:
     findings = []
-    key, webhook_secret = settings.stripe_secret_key, settings.stripe_webhook_secret
+    key, webhook_secrets = settings.stripe_secret_key, settings.stripe_webhook_secret
     modes: dict[str, str] = {}
     if key:
         if key.startswith("pk_"):
@@ -122,16 +131,20 @@ def _stripe(environ: Mapping[str, str], settings: Settings, target: str) -> list
         else:
             modes["STRIPE_SECRET_KEY"] = _mode(key, _SECRET_KEY, 2) or ""
             findings.append(fine(f"STRIPE_SECRET_KEY well-formed ({modes['STRIPE_SECRET_KEY']} mode)"))
-    if webhook_secret:
-        if not _WEBHOOK_SECRET.fullmatch(webhook_secret):
-            findings.append(problem("STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_...): copy the "
-                                    "endpoint's signing secret from Dashboard > Developers > Webhooks"))
+    signing_secrets = webhook_signing_secrets(webhook_secrets or "")
+    if webhook_secrets:
+        if not all(_WEBHOOK_SECRET.fullmatch(secret) for secret in signing_secrets):
+            findings.append(problem("STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_..., or two "
+                                    "separated by a comma while one is rolled): copy the endpoint's signing secret "
+                                    "from Dashboard > Developers > Webhooks"))
         else:
-            findings.append(fine("STRIPE_WEBHOOK_SECRET well-formed"))
+            findings.append(fine(f"STRIPE_WEBHOOK_SECRET well-formed ({len(signing_secrets)} signing secret"
+                                 f"{'s' if len(signing_secrets) > 1 else ''})"))
             # Dashboard secrets do not say their mode; ours for local runs and tests do (whsec_test_...).
-            marked = re.match(r"whsec_(test|live)_", webhook_secret)
-            if marked:
-                modes["STRIPE_WEBHOOK_SECRET"] = marked.group(1)
+            marked = {found.group(1) for secret in signing_secrets
+                      if (found := re.match(r"whsec_(test|live)_", secret))}
+            if len(marked) == 1:
+                modes["STRIPE_WEBHOOK_SECRET"] = marked.pop()
     publishable = environ.get("STRIPE_PUBLISHABLE_KEY") or environ.get("NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY")
     if publishable:
         mode = _mode(publishable, _PUBLISHABLE_KEY, 1)
@@ -145,52 +158,28 @@ def _stripe(environ: Mapping[str, str], settings: Settings, target: str) -> list
                                 "mode (the Dashboard's test/live switch)"))
     elif len(modes) > 1:
         findings.append(fine(f"Stripe keys all in {next(iter(modes.values()))} mode"))
-    takes_real_money = modes.get("STRIPE_SECRET_KEY") == "live"
-    if settings.stripe_api_base and (target == "aws" or takes_real_money):
-        findings.append(problem(f"STRIPE_API_BASE sends Stripe calls to {settings.stripe_api_base} instead of "
-                                "api.stripe.com: it is for local doubles only; unset it"))
-    # (For AWS the emulator variable is a problem of its own, reported with Firebase.)
-    if takes_real_money and environ.get("FIREBASE_AUTH_EMULATOR_HOST") and target == "local":
-        findings.append(problem("live Stripe keys together with FIREBASE_AUTH_EMULATOR_HOST (unsigned tokens "
-                                "accepted): never take real money in emulator mode; unset one of them"))
     return findings
 
 
-def _portal(settings: Settings, target: str) -> list[Finding]:
-    url = settings.portal_url
-    if not url:
-        return []
-    parts = urlsplit(url)
-    local_host = (parts.hostname or "") in _LOCAL_HOSTS
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return [problem(f"PORTAL_URL {url!r} is not an absolute URL: e.g. https://portal.example.com")]
-    if parts.scheme == "http" and not (local_host and target == "local"):
-        return [problem(f"PORTAL_URL {url!r} is http: payers return to it from Stripe, so it must be https "
-                        "(http only for localhost in local runs)")]
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return [problem(f"PORTAL_URL {url!r} has a path, query or fragment: give the portal's origin only "
-                        "(the return URL appends /dashboard?session_id=...)")]
-    return [fine(f"PORTAL_URL {url} is an absolute {parts.scheme} origin")]
+def _portal(settings: Settings) -> list[Finding]:
+    url = settings.portal_url  # present only when the functions' rules accepted it
+    return [fine(f"PORTAL_URL {url} is an origin the functions accept")] if url else []
 
 
-def _firebase(environ: Mapping[str, str], settings: Settings, target: str) -> list[Finding]:
+def _firebase(environ: Mapping[str, str], settings: Settings) -> list[Finding]:
     findings = []
     project = settings.firebase_project_id
     if project:
         if not _FIREBASE_PROJECT.fullmatch(project):
             findings.append(problem(f"FIREBASE_PROJECT_ID {project!r} is not a project id (4-30 of a-z, 0-9, -): "
                                     "use the id from the Firebase console, not the display name"))
-        elif project.startswith("demo-") and target == "aws":
-            findings.append(problem(f"FIREBASE_PROJECT_ID {project!r} is an emulator-only demo project: use the "
-                                    "project the portal signs in with"))
         else:
             findings.append(fine(f"FIREBASE_PROJECT_ID {project}"))
     emulator = environ.get("FIREBASE_AUTH_EMULATOR_HOST")
-    if emulator and (target == "aws" or not is_local_run(environ)):
-        findings.append(problem("FIREBASE_AUTH_EMULATOR_HOST is set: ID token signatures would go unchecked; "
-                                "it is for local runs only — remove it from this configuration"))
-    elif emulator:
-        findings.append(fine(f"emulator mode ({emulator}): acceptable in a local run only"))
+    if emulator and project:
+        findings.append(fine(f"emulator mode ({emulator}) for the demo project {project}: local runs only"))
+    if settings.firebase_service_account:
+        findings.append(fine("Firebase service account set: tokens are checked for revocation"))
     return findings
 
 
@@ -274,6 +263,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _default_target(environ: Mapping[str, str]) -> str:
+    """Where the configuration looks meant to run: AWS inside a Lambda function (not under `sam local`), else
+    local. Only a default for the report: the functions judge a configuration by what it holds, never by this."""
+    on_lambda = environ.get("AWS_LAMBDA_FUNCTION_NAME") and environ.get("AWS_SAM_LOCAL") != "true"
+    return "aws" if on_lambda else "local"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a billing configuration before anyone pays.")
     sources = parser.add_mutually_exclusive_group()
@@ -297,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"doctor: {error}", file=sys.stderr)
                 return 2
             source = "the environment (no local stack is running: with one, `make doctor` checks it)"
-    target = args.target or ("local" if is_local_run(environ) else "aws")
+    target = args.target or _default_target(environ)
     print(f"doctor: checking {source} (target: {target})")
     findings = check(environ, target=target, check_database=not args.no_database)
     if stack is not None:

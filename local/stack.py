@@ -26,6 +26,7 @@ FUNCTION_DEFAULTS: dict[str, str] = {
     "STRIPE_SECRET_KEY": "sk_test_local_stack",
     "STRIPE_WEBHOOK_SECRET": "whsec_test_local_events_only",  # the secret events/stripe_webhook.json is signed with
     "PORTAL_URL": "http://localhost:3000",
+    "STRIPE_EVENT_RETENTION_DAYS": "90",
     "POWERTOOLS_SERVICE_NAME": "billing",
     "LOG_LEVEL": "INFO",
 }

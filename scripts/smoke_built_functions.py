@@ -142,6 +142,7 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
         "PORTAL_URL": "http://localhost:3000",
         "RECONCILE_AFTER_MINUTES": "1",
         "RECONCILE_BATCH_SIZE": "10",
+        "STRIPE_EVENT_RETENTION_DAYS": "30",
     }
     failures: list[str] = []
 
@@ -188,9 +189,18 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
     if "examined" not in report:
         failures.append(f"ReconcileFunction: expected a report, got {report}")
 
+    print("\n=== StripeEventRetentionFunction: expect a report (nothing old to delete)")
+    retention = invoke("StripeEventRetentionFunction", load_event("stripe_event_retention.json"), local_values)
+    print(f"--> {json.dumps(retention)}")
+    if retention.get("deleted") != 0 or "whitelisted" not in retention:
+        failures.append(f"StripeEventRetentionFunction: expected a report deleting nothing, got {retention}")
+
     db = pg8000.native.Connection(database=database, **PG)
     status = db.run("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'""")[0][0]
+    stored = db.run("""SELECT payload::text FROM "StripeEvent" WHERE type = 'checkout.session.completed'""")
     db.close()
+    if not stored or "customer_details" in stored[0][0] or "@" in stored[0][0]:
+        failures.append("the webhook's inbox row is missing or holds the payer's details")
     print(f"\ninvoice inv_demo_usd after the webhook: {status}")
     if status != "paid":
         failures.append(f"after checkout.session.completed the invoice is {status!r}, expected 'paid'")
@@ -220,7 +230,7 @@ def main() -> int:
         admin.close()
     for failure in failures:
         print(f"FAIL {failure}")
-    print("\nFAILED" if failures else "\nOK: all five built functions answered as expected")
+    print("\nFAILED" if failures else "\nOK: all six built functions answered as expected")
     return 1 if failures else 0
 
 

@@ -47,7 +47,7 @@ class Environment:
             "FIREBASE_PROJECT_ID": PROJECT_ID, "STRIPE_SECRET_KEY": "sk_test_storm_" + uuid.uuid4().hex,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.stripe.url,
             "PORTAL_URL": "https://portal.example.test", "POWERTOOLS_SERVICE_NAME": "billing", "LOG_LEVEL": "WARNING",
-            "RECONCILE_AFTER_MINUTES": "30",
+            "RECONCILE_AFTER_MINUTES": "30", "STRIPE_EVENT_RETENTION_DAYS": "90",
         })
 
     def run(self, args: argparse.Namespace, processes: int) -> StormReport:

@@ -11,13 +11,16 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import boto3
 import pytest
+import responses
 from sqlalchemy import Engine, create_engine, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
 from tests.doubles.stripe_double import StripeDouble
 from tests.support import functions as function_loader
 from tests.support.database import create_database, drop_database, truncate_all
+from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
@@ -41,12 +44,41 @@ def stripe_double() -> Iterator[StripeDouble]:
 
 
 @pytest.fixture(scope="session")
-def token_issuer() -> Iterator[FirebaseTokenIssuer]:
-    issuer = FirebaseTokenIssuer(PROJECT_ID)
-    endpoint = google_certificate_endpoint(issuer.certificates())
-    yield issuer
+def google_endpoint() -> Iterator[responses.RequestsMock]:
+    """Google's HTTP APIs as firebase-admin reaches them (the certificate URL for the test project's key; more
+    routes are added by the tests that need them); every other request leaving this machine fails."""
+    endpoint = google_certificate_endpoint({})
+    yield endpoint
     endpoint.stop()
     endpoint.reset()
+
+
+@pytest.fixture(scope="session")
+def token_issuer(google_endpoint: responses.RequestsMock) -> FirebaseTokenIssuer:
+    issuer = FirebaseTokenIssuer(PROJECT_ID)
+    serve_certificates(google_endpoint, issuer.certificates())
+    return issuer
+
+
+@pytest.fixture
+def moto_secrets_manager(monkeypatch, google_endpoint: responses.RequestsMock):
+    """Secrets Manager (moto) for one test, with Powertools' secret cache empty before and after, as a new
+    container starts. Requests moto does not answer still reach the Google double and the local servers."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from moto import mock_aws
+    from moto.core.models import override_responses_real_send
+
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    DEFAULT_PROVIDERS.pop("secrets", None)
+    override_responses_real_send(google_endpoint)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+    override_responses_real_send(None)
+    parameters.clear_caches()
+    DEFAULT_PROVIDERS.pop("secrets", None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,8 +96,17 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "POWERTOOLS_SERVICE_NAME": "billing",
             "RECONCILE_AFTER_MINUTES": "30",
             "RECONCILE_BATCH_SIZE": "100",
+            "STRIPE_EVENT_RETENTION_DAYS": "90",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def password_postgres() -> Iterator[PasswordPostgres]:
+    """A PostgreSQL cluster of our own that asks for passwords (the shared server trusts local connections)."""
+    cluster = PasswordPostgres().start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +153,21 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
     from tests.support.api import Api
 
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def firebase_verifications(monkeypatch) -> list[str]:
+    """Every token handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
+    from firebase_admin import auth as firebase_auth
+
+    verify, seen = firebase_auth.verify_id_token, []
+
+    def spy(token, *args, **kwargs):
+        seen.append(token)
+        return verify(token, *args, **kwargs)
+
+    monkeypatch.setattr(firebase_auth, "verify_id_token", spy)
+    return seen
 
 
 @pytest.fixture

@@ -84,21 +84,6 @@ def test_hostile_invoice_ids_are_404(world, api, db, route, invoice_id) -> None:
     assert len(db('SELECT id FROM "Invoice"')) == 1
 
 
-@pytest.fixture
-def firebase_verifications(monkeypatch) -> list[str]:
-    """Every token handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
-    from firebase_admin import auth as firebase_auth
-
-    verify, seen = firebase_auth.verify_id_token, []
-
-    def spy(token, *args, **kwargs):
-        seen.append(token)
-        return verify(token, *args, **kwargs)
-
-    monkeypatch.setattr(firebase_auth, "verify_id_token", spy)
-    return seen
-
-
 def test_a_verified_token_is_remembered_until_it_expires(world, api, token_issuer, firebase_verifications) -> None:
     acme = world.company()
     alice = world.contact(acme)

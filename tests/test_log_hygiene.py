@@ -1,23 +1,31 @@
-"""No secret reaches a log line: ID tokens (or their signature), the Stripe secret key, the webhook secret,
-Stripe-Signature values, Checkout client secrets — on success and on every failure path.
+"""No secret and no payer's email reaches a log line: ID tokens (or their signature), the Stripe secret key, the
+webhook secret, Stripe-Signature values, Checkout client secrets, emails — on success and on every failure path,
+with every logger at DEBUG.
 
 Everything a function could log is captured: our Powertools logger rendered with its own JSON formatter (extra
-keys and tracebacks included, at DEBUG for this test), every other library's records at INFO through the root
-logger (as Lambda would ship them), and whatever reaches stdout/stderr.
+keys and tracebacks included), every other library's records through the root logger at DEBUG (as Lambda ships
+them when the function's ApplicationLogLevel is DEBUG), and whatever reaches stdout/stderr.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
-from tests.conftest import STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
+from billing.observability import QUIET_LIBRARY_LOGGERS
+from tests.conftest import PROJECT_ID, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
+from tests.doubles.google_accounts import GoogleAccounts
 from tests.doubles.stripe_double import event_payload, sign_payload
+from tests.support.container import new_container
 
 
 @dataclass
@@ -47,12 +55,13 @@ def captured_logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture
     level = billing_logger.level
     billing_logger.addHandler(handler)
     billing_logger.setLevel(logging.DEBUG)
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)  # the root logger, as Lambda sets it for ApplicationLogLevel DEBUG
 
     def collect() -> str:
         out, err = capfd.readouterr()
         formatter = logging.Formatter()
-        records = [f"{formatter.format(r)} {r.__dict__!r}" for r in caplog.records]
+        # the setup phase too: a cold start made in a fixture (secrets read from Secrets Manager) is part of the run
+        records = [f"{formatter.format(r)} {r.__dict__!r}" for r in caplog.get_records("setup") + caplog.records]
         return "\n".join([stream.getvalue(), *records, out, err])
 
     yield collect
@@ -211,3 +220,118 @@ def test_the_capture_would_see_a_leak(scene, stripe_double, captured_logs) -> No
     for secret in ("signature-pa", STRIPE_WEBHOOK_SECRET[:12], STRIPE_SECRET_KEY[:12]):
         assert secret in str(leaked.value)
     assert token
+
+
+# ----- The whole flow at DEBUG, secrets from Secrets Manager -------------------------------------------------------
+
+
+@pytest.fixture
+def quiet_loggers_off() -> Iterator[None]:
+    levels = {name: logging.getLogger(name).level for name in QUIET_LIBRARY_LOGGERS}
+    for name in QUIET_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@dataclass
+class DebugRun:
+    """What one run of the whole flow put on the wire or in the database that must never be logged."""
+
+    secrets: Secrets
+    emails: set[str]
+
+
+@pytest.fixture
+def aws_configured(moto_secrets_manager, google_endpoint, database_url):
+    """The functions configured as on AWS: the database login, the Stripe key, the webhook signing secrets and a
+    Firebase service account all read from Secrets Manager (so botocore has them in its responses), and Google
+    answering the revocation lookups (so google-auth has an access token)."""
+    url = make_url(database_url)
+    database_password = "db-password-" + uuid.uuid4().hex  # the test server trusts local logins: any password
+    stripe_key = "sk_test_debug_run_" + uuid.uuid4().hex
+    google = GoogleAccounts(PROJECT_ID)
+    service_account = google.service_account_key()
+    google.serve(google_endpoint)
+
+    def secret(name: str, value: str) -> str:
+        return moto_secrets_manager.create_secret(Name=f"billing/{name}", SecretString=value)["ARN"]
+
+    environment = {
+        "DATABASE_URL": None, "STRIPE_SECRET_KEY": None, "STRIPE_WEBHOOK_SECRET": None,
+        "DATABASE_SECRET_ARN": secret("db", json.dumps({
+            "username": url.username, "password": database_password, "host": url.host, "port": url.port,
+            "dbname": url.database})),
+        "STRIPE_SECRET_KEY_SECRET_ARN": secret("stripe-key", stripe_key),
+        "STRIPE_WEBHOOK_SECRET_SECRET_ARN": secret("stripe-webhook", f"whsec_test_next_one,{STRIPE_WEBHOOK_SECRET}"),
+        "FIREBASE_SERVICE_ACCOUNT_SECRET_ARN": secret("firebase", service_account),
+        "LOG_LEVEL": "DEBUG",
+    }
+    private_key_body = json.loads(service_account)["private_key"].splitlines()[5]
+    values = {database_password, stripe_key, "whsec_test_next_one", private_key_body}
+    with new_container(**environment):
+        yield google, values
+    google.stop_serving(google_endpoint)
+
+
+def run_the_whole_flow(world, api, stripe_double, token_issuer, google, values: set[str]) -> DebugRun:
+    """Every function, on success and on the refusals an attacker or a misconfiguration causes."""
+    run = DebugRun(Secrets(values=set(values) | {STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET}), set())
+    acme = world.company()
+    alice = world.contact(acme, email=f"alice.{uuid.uuid4().hex[:6]}@payer.example")
+    invoice_id = world.invoice(acme, "500.00")
+    google.add_user(alice.uid)
+    token = run.secrets.token(api.token(alice))
+
+    assert api.list_invoices(alice, token=token)[0] == 200
+    assert api.list_invoices(alice, token=run.secrets.token(token_issuer.foreign_key_token(alice.uid)))[0] == 401
+    status, created = api.checkout(alice, invoice_id, token=token)  # a Stripe customer with the payer's email
+    assert status == 200
+    assert api.verify(alice, invoice_id, created["sessionId"], token=token)[1]["success"] is False
+    (completed,) = stripe_double.complete_session(created["sessionId"])  # customer_details: name, email
+    payload = event_payload(completed)
+    assert api.deliver_raw(payload, run.secrets.signature(sign_payload(payload, "whsec_test_next_one")))[0] == 200
+    assert api.deliver_raw(payload, run.secrets.signature(sign_payload(payload, "whsec_attacker")))[0] == 400
+    assert api.verify(alice, invoice_id, created["sessionId"], token=token)[1]["success"] is True
+    assert "examined" in api.functions.reconcile({}, None)
+    assert "deleted" in api.functions.stripe_event_retention({}, None)
+    run.emails = _payer_emails(stripe_double)
+    return run
+
+
+def _payer_emails(stripe_double) -> set[str]:
+    emails = {c.get("email") for c in stripe_double.customers.values()}
+    emails |= {(s.get("customer_details") or {}).get("email") for s in stripe_double.sessions.values()}
+    return {e for e in emails if isinstance(e, str)}
+
+
+def test_a_debug_level_run_of_the_whole_flow_logs_no_token_key_client_secret_or_email(
+    captured_logs, aws_configured, world, api, stripe_double, token_issuer, db
+) -> None:  # captured_logs first: the capture starts before the cold start, which reads the secrets
+    google, values = aws_configured
+    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG  # Lambda's ApplicationLogLevel DEBUG
+
+    run = run_the_whole_flow(world, api, stripe_double, token_issuer, google, values)
+
+    logs = captured_logs()
+    assert run.emails and db('SELECT email FROM "Contact"')[0]["email"] in run.emails  # the payer's, at Stripe too
+    assert "stripe event processed" in logs and "reconciliation finished" in logs  # our own lines were captured
+    assert_no_secret(logs, run.secrets, stripe_double)
+    leaked_emails = sorted(email for email in run.emails if email in logs)
+    assert not leaked_emails, f"emails in the logs: {leaked_emails}"
+    assert not re.search(r"ya29\.test-", logs), "a Google access token in the logs"
+
+
+def test_the_same_run_with_the_libraries_at_debug_would_leak(captured_logs, quiet_loggers_off, aws_configured,
+                                                             world, api, stripe_double, token_issuer) -> None:
+    """The check above can fail: with the library loggers left at the root's level, the Stripe SDK's request and
+    response bodies (client secrets, emails) and botocore's Secrets Manager responses reach the logs."""
+    google, values = aws_configured
+    run = run_the_whole_flow(world, api, stripe_double, token_issuer, google, values)
+
+    logs = captured_logs()
+    with pytest.raises(AssertionError, match="secrets in the logs") as leaked:
+        assert_no_secret(logs, run.secrets, stripe_double)
+    print("leaked with the libraries at DEBUG:", leaked.value)
+    assert any(email in logs for email in run.emails)

@@ -1,17 +1,17 @@
-"""Configuration: fail fast on what is missing, secrets from Secrets Manager (moto) when no env value is set."""
+"""Configuration: fail fast on what is missing, secrets from Secrets Manager (moto) when no env value is set, in
+both shapes of the database secret, cached with a maximum age."""
 
 from __future__ import annotations
 
 import json
+import time
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
 
-ALL = frozenset(Need) - {Need.RECONCILIATION}
+ALL = frozenset(Need) - {Need.RECONCILIATION, Need.EVENT_RETENTION}
 COMPLETE = {
     "DATABASE_URL": "postgresql+pg8000://u@h/db",
     "FIREBASE_PROJECT_ID": "p",
@@ -49,29 +49,9 @@ def test_secrets_never_appear_in_repr() -> None:
     assert "sk_test_x" not in text and "whsec_test_x" not in text and "u@h" not in text
 
 
-def test_emulator_mode_is_refused_on_lambda() -> None:
-    env = {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099", "AWS_LAMBDA_FUNCTION_NAME": "list"}
-    with pytest.raises(ConfigurationError, match="FIREBASE_AUTH_EMULATOR_HOST"):
-        load_settings(ALL, env)
-
-
-def test_emulator_mode_is_allowed_locally_and_under_sam_local() -> None:
-    load_settings(ALL, {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"})
-    load_settings(ALL, {**COMPLETE, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
-                        "AWS_LAMBDA_FUNCTION_NAME": "list", "AWS_SAM_LOCAL": "true"})
-
-
 @pytest.fixture
-def secrets_manager(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    from billing import settings as settings_module
-
-    settings_module._fetch_secret.cache_clear()
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
-    settings_module._fetch_secret.cache_clear()
+def secrets_manager(moto_secrets_manager):
+    return moto_secrets_manager
 
 
 def test_secrets_come_from_secrets_manager(secrets_manager) -> None:
@@ -87,8 +67,41 @@ def test_secrets_come_from_secrets_manager(secrets_manager) -> None:
     })
 
     assert settings.database_url == "postgresql+pg8000://billing:p%40ss%3Aw%2Frd@db.internal:5433/portal"
+    assert settings.database_secret_arn == db_arn  # new connections log in with the secret as it is then
     assert settings.stripe_secret_key == "sk_test_from_sm"
     assert settings.stripe_webhook_secret == "whsec_test_from_sm"
+
+
+def test_an_rds_master_user_secret_takes_host_port_and_name_from_the_settings(secrets_manager) -> None:
+    # RDS manages the master user's secret with these two fields only
+    arn = secrets_manager.create_secret(Name="rds!db-1234", SecretString=json.dumps({
+        "username": "postgres", "password": "rotated-by-rds"}))["ARN"]
+    needs = frozenset({Need.DATABASE})
+
+    with pytest.raises(ConfigurationError, match="DATABASE_HOST"):
+        load_settings(needs, {"DATABASE_SECRET_ARN": arn})
+    settings = load_settings(needs, {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "db.cluster.internal",
+                                     "DATABASE_PORT": "6432", "DATABASE_NAME": "portal"})
+    assert settings.database_url == "postgresql+pg8000://postgres:rotated-by-rds@db.cluster.internal:6432/portal"
+    defaults = load_settings(needs, {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "db.cluster.internal"})
+    assert defaults.database_url == "postgresql+pg8000://postgres:rotated-by-rds@db.cluster.internal:5432/postgres"
+
+
+def test_the_host_setting_wins_over_the_secrets_own(secrets_manager) -> None:
+    # An RDS Proxy endpoint in front of the instance a hand-made secret names
+    arn = secrets_manager.create_secret(Name="billing/db", SecretString=json.dumps({
+        "username": "billing", "password": "pw", "host": "instance.internal", "port": 5432, "dbname": "portal"}))["ARN"]
+    settings = load_settings(frozenset({Need.DATABASE}),
+                             {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "proxy.internal"})
+    assert settings.database_url == "postgresql+pg8000://billing:pw@proxy.internal:5432/portal"
+
+
+@pytest.mark.parametrize("secret", ['{"username": "u"}', '["u", "p"]', "not json", '{"username": "", "password": "p"}'])
+def test_a_database_secret_without_a_login_is_refused_without_showing_it(secrets_manager, secret) -> None:
+    arn = secrets_manager.create_secret(Name="billing/db-bad", SecretString=secret)["ARN"]
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(frozenset({Need.DATABASE}), {"DATABASE_SECRET_ARN": arn, "DATABASE_HOST": "h"})
+    assert "database secret" in str(refused.value) and '"u"' not in str(refused.value)
 
 
 def test_an_environment_value_wins_over_the_secret(secrets_manager) -> None:
@@ -98,18 +111,38 @@ def test_an_environment_value_wins_over_the_secret(secrets_manager) -> None:
     assert settings.stripe_secret_key == "sk_test_env"
 
 
-def test_each_secret_is_read_once_per_container(secrets_manager) -> None:
+def test_a_secret_is_cached_up_to_its_maximum_age_then_read_again(secrets_manager, monkeypatch) -> None:
+    from billing import secret_store
+
+    monkeypatch.setattr(secret_store, "MAX_AGE_SECONDS", 1)  # 300 in production: a test does not wait that long
     arn = secrets_manager.create_secret(Name="billing/stripe-key", SecretString="sk_test_from_sm")["ARN"]
     env = {"STRIPE_SECRET_KEY_SECRET_ARN": arn}
     load_settings(frozenset({Need.STRIPE_API}), env)
     secrets_manager.put_secret_value(SecretId=arn, SecretString="sk_test_rotated")
-    assert load_settings(frozenset({Need.STRIPE_API}), env).stripe_secret_key == "sk_test_from_sm"
+    assert load_settings(frozenset({Need.STRIPE_API}), env).stripe_secret_key == "sk_test_from_sm"  # cached
+
+    time.sleep(1.1)
+    assert load_settings(frozenset({Need.STRIPE_API}), env).stripe_secret_key == "sk_test_rotated"
 
 
 def test_an_unreadable_secret_is_a_clear_configuration_error(secrets_manager) -> None:
     missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:billing/nope-AbCdEf"
     with pytest.raises(ConfigurationError, match="cannot read secret"):
         load_settings(frozenset({Need.STRIPE_API}), {"STRIPE_SECRET_KEY_SECRET_ARN": missing})
+
+
+def test_a_firebase_service_account_secret_must_hold_a_key(secrets_manager) -> None:
+    arn = secrets_manager.create_secret(Name="billing/firebase", SecretString='{"type": "authorized_user"}')["ARN"]
+    with pytest.raises(ConfigurationError, match="no service account key"):
+        load_settings(frozenset({Need.FIREBASE}),
+                      {"FIREBASE_PROJECT_ID": "p", "FIREBASE_SERVICE_ACCOUNT_SECRET_ARN": arn})
+
+
+def test_the_event_retention_must_outlast_stripes_redeliveries() -> None:
+    needs = frozenset({Need.EVENT_RETENTION})
+    with pytest.raises(ConfigurationError, match="RETENTION_DAYS must be a positive integer of at least 30"):
+        load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "7"})
+    assert load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "30"}).event_retention_days == 30
 
 
 def test_reconciliation_window_and_batch_must_be_positive_integers() -> None:

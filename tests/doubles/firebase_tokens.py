@@ -133,13 +133,18 @@ def google_certificate_endpoint(certificates: dict[str, str]) -> responses.Reque
     """A started RequestsMock answering Google's certificate URL with `certificates` (kid -> PEM); every other
     request leaving this machine fails, as it would here."""
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
-    mock.add(
+    serve_certificates(mock, certificates)
+    mock.add_passthru("http://127.0.0.1")
+    mock.add_passthru("http://localhost")
+    mock.start()
+    return mock
+
+
+def serve_certificates(mock: responses.RequestsMock, certificates: dict[str, str]) -> None:
+    """Answer Google's certificate URL with `certificates` from now on (kid -> PEM)."""
+    mock.upsert(
         responses.GET,
         GOOGLE_CERT_URL,
         json=certificates,
         headers={"Cache-Control": "public, max-age=19000, must-revalidate, no-transform"},
     )
-    mock.add_passthru("http://127.0.0.1")
-    mock.add_passthru("http://localhost")
-    mock.start()
-    return mock

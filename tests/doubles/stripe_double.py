@@ -773,6 +773,7 @@ class StripeDouble:
         self._idempotency: dict[tuple[str, str], _SavedResult] = {}
         self._faults: list[_Fault] = []
         self._undelivered: list[Json] = []
+        self._expired_keys: set[str] = set()
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -837,10 +838,18 @@ class StripeDouble:
                 self._idempotency,
                 self._faults,
                 self._undelivered,
+                self._expired_keys,
             ):
                 container.clear()
             self._interrupt.set()
             self._interrupt = threading.Event()
+
+    def roll_api_key(self, key: str) -> str:
+        """Roll ``key`` as the Dashboard does with "expire now": from now on it is answered 401
+        (``api_key_expired``); returns the new key that replaces it."""
+        with self._lock:
+            self._expired_keys.add(key)
+        return f"{key[:8]}rolled_{_random(24)}"
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(event)`` for every new event (e.g. to deliver webhooks).
@@ -1004,6 +1013,8 @@ class StripeDouble:
                 "Bearer YOUR_SECRET_KEY'). See https://docs.stripe.com/api#authentication "
                 "for details, or we can help at https://support.stripe.com/.",
             )
+        if api_key in self._expired_keys:
+            raise StripeApiError(401, f"Expired API Key provided: {_mask(api_key)}", code="api_key_expired")
         if self.api_keys is not None:
             valid = api_key in self.api_keys
         else:

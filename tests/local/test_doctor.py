@@ -22,6 +22,7 @@ GOOD_LOCAL = {
     "PORTAL_URL": "http://localhost:3000",
     "RECONCILE_AFTER_MINUTES": "30",
     "RECONCILE_BATCH_SIZE": "100",
+    "STRIPE_EVENT_RETENTION_DAYS": "90",
 }
 GOOD_AWS = {**GOOD_LOCAL, "FIREBASE_PROJECT_ID": "client-portal-prod", "PORTAL_URL": "https://portal.example.com",
             "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}
@@ -45,7 +46,7 @@ def test_every_missing_setting_is_named() -> None:
     text = "\n".join(found)
     for name in ("DATABASE_URL", "FIREBASE_PROJECT_ID", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "PORTAL_URL"):
         assert name in text
-    assert all("set or correct them" in line for line in found)
+    assert all("is not set (README, Configuration)" in line for line in found)
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -59,11 +60,13 @@ def test_every_missing_setting_is_named() -> None:
     ({"STRIPE_WEBHOOK_SECRET": "whsec_live_abcdefghijk"}, "different modes (STRIPE_SECRET_KEY is test, "
                                                           "STRIPE_WEBHOOK_SECRET is live)"),
     ({"STRIPE_PUBLISHABLE_KEY": "pk_live_51Habcdefghijk"}, "different modes"),
-    ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL (must be an absolute http(s) URL)"),
+    ({"STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnop,whsec_"}, "not a webhook signing secret"),
+    ({"PORTAL_URL": "portal.example.com"}, "is not an absolute URL"),
     ({"PORTAL_URL": "http://portal.example.com"}, "must be https"),
     ({"PORTAL_URL": "https://portal.example.com/app?x=1"}, "origin only"),
-    ({"FIREBASE_PROJECT_ID": "Client Portal"}, "not a project id"),
-    ({"STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop"}, "never take real money in emulator mode"),
+    ({"PORTAL_URL": "https://portal.example.com@evil.example"}, "user info"),
+    ({"FIREBASE_PROJECT_ID": "client-portal-prod"}, "allowed only for an emulator-only demo- project"),
+    ({"STRIPE_LOG": "debug"}, "STRIPE_LOG"),
 ])
 def test_each_problem_is_one_line_saying_what_to_fix(changes, expected) -> None:
     found = problems({**GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused", **changes}, check_database=False)
@@ -72,12 +75,20 @@ def test_each_problem_is_one_line_saying_what_to_fix(changes, expected) -> None:
     assert expected in found[0]
 
 
+def test_a_live_key_with_local_switches_is_refused_in_the_words_the_functions_use() -> None:
+    (found,) = problems({**GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused", "STRIPE_SECRET_KEY": "sk_live_51Habcdefgh",
+                         "STRIPE_WEBHOOK_SECRET": "whsec_abcdefghijklmnopqrstuvwxyz"}, check_database=False)
+    assert "live Stripe key together with local-only settings (FIREBASE_AUTH_EMULATOR_HOST" in found
+
+
+TEST_KEYS = {"STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "STRIPE_WEBHOOK_SECRET": "whsec_test_abcdefghijk"}
+
+
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}, "for local runs only"),
-    ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "local doubles only"),
-    ({"PORTAL_URL": "http://localhost:3000"}, "must be https"),
+    ({**TEST_KEYS, "STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE is for local runs only"),
+    ({**TEST_KEYS, "PORTAL_URL": "http://localhost:3000"}, "an http PORTAL_URL is for local runs only"),
     ({"DATABASE_URL": "sqlite:////tmp/billing.sqlite3"}, "exists only on this machine"),
-    ({"FIREBASE_PROJECT_ID": "demo-billing"}, "emulator-only demo project"),
+    ({**TEST_KEYS, "AWS_SAM_LOCAL": "true"}, "AWS_SAM_LOCAL is for local runs only"),
 ])
 def test_local_only_settings_are_problems_for_aws(changes, expected) -> None:
     found = problems({**GOOD_AWS, "DATABASE_URL": "postgresql+pg8000://u@db:5432/x", **changes}, "aws",
@@ -87,10 +98,15 @@ def test_local_only_settings_are_problems_for_aws(changes, expected) -> None:
     assert expected in found[0]
 
 
-def test_the_emulator_on_lambda_is_a_problem_even_for_a_local_target() -> None:
-    environ = {**GOOD_LOCAL, "AWS_LAMBDA_FUNCTION_NAME": "ListInvoicesFunction"}
-    found = problems({**environ, "DATABASE_URL": "sqlite:///unused"}, check_database=False)
-    assert any("for local runs only" in p for p in found), found
+def test_a_demo_project_with_the_emulator_is_a_problem_for_aws_only() -> None:
+    emulator = {"FIREBASE_PROJECT_ID": "demo-billing", "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}
+    environ = {**GOOD_AWS, "STRIPE_SECRET_KEY": "sk_test_51Habcdefghijklmnop", "DATABASE_URL": "postgresql://db/x",
+               **emulator}
+    assert problems(environ, "local", check_database=False) == []
+    assert sorted(problems(environ, "aws", check_database=False)) == [
+        "FIREBASE_AUTH_EMULATOR_HOST is for local runs only: remove it from a configuration for AWS",
+        "a demo- FIREBASE_PROJECT_ID is for local runs only: remove it from a configuration for AWS",
+    ]
 
 
 def test_a_database_behind_head_is_told_to_migrate(tmp_path) -> None:

@@ -77,7 +77,7 @@ def test_a_stale_sample_signature_is_refused(seeded, tmp_path) -> None:
 
 def test_env_vars_files_in_sams_format_override_settings(seeded, tmp_path) -> None:
     env_vars = tmp_path / "env.json"
-    env_vars.write_text(json.dumps({"ListInvoicesFunction": {"FIREBASE_PROJECT_ID": "another-project"}}))
+    env_vars.write_text(json.dumps({"ListInvoicesFunction": {"FIREBASE_PROJECT_ID": "demo-another-project"}}))
 
     result = run("local.invoke", "ListInvoicesFunction", "-e", "events/list_invoices.json", "--env-vars",
                  str(env_vars), state_dir=tmp_path)

@@ -17,6 +17,7 @@ class Functions:
     verify_session: Handler
     stripe_webhook: Handler
     reconcile: Handler
+    stripe_event_retention: Handler
 
 
 def load_all() -> Functions:
@@ -28,4 +29,5 @@ def load_all() -> Functions:
         verify_session=handlers["VerifySessionFunction"],
         stripe_webhook=handlers["StripeWebhookFunction"],
         reconcile=handlers["ReconcileFunction"],
+        stripe_event_retention=handlers["StripeEventRetentionFunction"],
     )

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 
 from billing.errors import ConfigurationError, ServiceUnavailable
 from billing.observability import logger
-from billing.settings import settings
+from billing.settings import database_login, read_database_secret, settings
 
 # UPDATE ... RETURNING (every invoice transition) arrived in SQLite 3.35.
 _MIN_SQLITE_VERSION = (3, 35)
@@ -39,11 +39,16 @@ _TIMESTAMPTZ_OID, _TIMESTAMP_OID = 1184, 1114
 _TRUSTED_IDLE_SECONDS = 10.0
 
 
+# SQLSTATE of a refused password (invalid_password): the secret has rotated since it was read.
+_PASSWORD_REFUSED = "28P01"
+
+
 @cache
 def engine() -> Engine:
     return create_database_engine(
         settings().database_url or "",
         ca_bundle=settings().database_ca_bundle,
+        login_secret_arn=settings().database_secret_arn,
         pool_size=1,
         max_overflow=1,
         pool_recycle=900,
@@ -52,12 +57,16 @@ def engine() -> Engine:
     )
 
 
-def create_database_engine(url: str, ca_bundle: str | None = None, **options: Any) -> Engine:
-    """An engine for `url`; on SQLite, with the guarantees of PostgreSQL that the code relies on."""
+def create_database_engine(url: str, ca_bundle: str | None = None, login_secret_arn: str | None = None,
+                           **options: Any) -> Engine:
+    """An engine for `url`; on SQLite, with the guarantees of PostgreSQL that the code relies on. With
+    `login_secret_arn`, every connection logs in with that secret's current username and password."""
     created = create_engine(url, **options)
     if created.dialect.name == "sqlite":
         _give_sqlite_postgresql_guarantees(created)
     if created.dialect.driver == "pg8000":
+        if login_secret_arn:
+            _log_in_with_the_secret(created, login_secret_arn)  # first: the TLS connect below logs in
         _sessions_in_utc(created)
         _connect_with_tls(created, ca_bundle)
         _parse_timestamps_fast(created)
@@ -66,6 +75,19 @@ def create_database_engine(url: str, ca_bundle: str | None = None, **options: An
         if not options.get("pool_pre_ping"):
             _ping_when_in_doubt(created)
     return created
+
+
+def _log_in_with_the_secret(pg8000_engine: Engine, secret_arn: str) -> None:
+    """Every new connection logs in with the database secret as last read (kept at most
+    secret_store.MAX_AGE_SECONDS), not with the password of init: RDS rotates it every 7 days, and with SnapStart
+    init ran when the version was published. A password refused all the same is read afresh by `_connect`."""
+
+    @event.listens_for(pg8000_engine, "do_connect")
+    def _current_login(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        try:
+            cparams["user"], cparams["password"] = database_login(read_database_secret(secret_arn))
+        except ConfigurationError:  # Secrets Manager unreachable: the login of the URL (read at init) is tried
+            logger.warning("could not read the database secret: trying the login read at start")
 
 
 @cache
@@ -261,7 +283,9 @@ def _connect() -> Connection:
     opened: the request does not notice."""
     try:
         return engine().connect()
-    except (DBAPIError, OSError):
+    except (DBAPIError, OSError) as error:
+        if _sqlstate(error) == _PASSWORD_REFUSED:
+            _read_the_rotated_secret()
         engine().dispose()
     try:
         return engine().connect()
@@ -272,12 +296,33 @@ def _connect() -> Connection:
         raise ServiceUnavailable() from error
 
 
+def _read_the_rotated_secret() -> None:
+    """Once per refused connection: the next attempt logs in with what the secret holds now."""
+    secret_arn = settings().database_secret_arn
+    if not secret_arn:
+        return  # a DATABASE_URL of the environment: nothing to read again
+    try:
+        read_database_secret(secret_arn, fresh=True)
+    except ConfigurationError:
+        logger.warning("could not read the database secret again")
+    else:
+        logger.info("database password refused: the database secret was read again")
+
+
 def _is_transient(error: DBAPIError) -> bool:
     if isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated:
         return True
     fields = error.orig.args[0] if error.orig is not None and error.orig.args else None
     sqlstate = fields.get("C") if isinstance(fields, dict) else None  # pg8000 passes the server's error fields
     return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES)
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The server's SQLSTATE behind a SQLAlchemy or pg8000 error (pg8000 passes the server's error fields)."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    fields = orig.args[0] if orig is not None and orig.args else None
+    sqlstate = fields.get("C") if isinstance(fields, dict) else None
+    return sqlstate if isinstance(sqlstate, str) else None
 
 
 def dispose(close: bool = True) -> None:

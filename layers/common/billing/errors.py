@@ -77,4 +77,9 @@ class ServiceUnavailable(BillingError):
 
 
 class ConfigurationError(Exception):
-    """A setting is missing or invalid: raised at cold start, so the function never serves half-configured."""
+    """A setting is missing or invalid: raised at cold start, so the function never serves half-configured.
+    `problems` lists each one on its own (`make doctor` prints one line per problem)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]

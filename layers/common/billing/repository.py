@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Text, bindparam, case, func, select, update
+from sqlalchemy import Connection, Text, bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.functions import FunctionElement
@@ -444,3 +444,32 @@ def _dialect_insert(dialect_name: str) -> Any:
     from sqlalchemy.dialects import postgresql
 
     return postgresql.insert
+
+
+def delete_processed_events_received_before(conn: Connection, cutoff: datetime, *, limit: int) -> int:
+    """Delete up to `limit` processed inbox rows received before `cutoff`; the number deleted."""
+    oldest = (select(stripe_event.c.id)
+              .where(stripe_event.c.receivedAt < cutoff, stripe_event.c.processedAt.is_not(None))
+              .order_by(stripe_event.c.receivedAt.asc()).limit(limit))
+    return int(conn.execute(delete(stripe_event).where(stripe_event.c.id.in_(oldest.scalar_subquery()))).rowcount)
+
+
+def count_unprocessed_events_received_before(conn: Connection, cutoff: datetime) -> int:
+    return int(conn.scalar(select(func.count()).select_from(stripe_event).where(
+        stripe_event.c.receivedAt < cutoff, stripe_event.c.processedAt.is_(None))) or 0)
+
+
+def events_holding_any_field(conn: Connection, fields: Iterable[str], *, limit: int) -> list[tuple[str, Any]]:
+    """(id, payload) of up to `limit` inbox rows whose payload has any of these top-level fields."""
+    names = list(fields)
+    condition: Any
+    if conn.dialect.name == "postgresql":
+        condition = text("payload ?| CAST(:fields AS text[])").bindparams(fields=names)
+    else:  # SQLite: json_type is NULL only where the path is missing
+        condition = or_(*(func.json_type(stripe_event.c.payload, f"$.{name}").is_not(None) for name in names))
+    rows = conn.execute(select(stripe_event.c.id, stripe_event.c.payload).where(condition).limit(limit))
+    return [(row.id, row.payload) for row in rows]
+
+
+def replace_event_payload(conn: Connection, event_id: str, payload: Mapping[str, Any]) -> None:
+    conn.execute(update(stripe_event).where(stripe_event.c.id == event_id).values(payload=dict(payload)))

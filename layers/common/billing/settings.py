@@ -1,8 +1,9 @@
 """Configuration, validated once per container.
 
 Each function names the settings it needs (`Need`), and `load_settings` fails at cold start with one clear
-message listing everything missing — never a silent default. Secrets come from the environment when set
-(local runs, tests) and otherwise from Secrets Manager ARNs (AWS), fetched once and cached with the settings.
+message listing everything missing or refused (`billing.config_rules`) — never a silent default. Secrets come from
+the environment when set (local runs, tests) and otherwise from Secrets Manager ARNs (AWS), read at start through
+`billing.secret_store` (cached with a maximum age) and read again by `current_secret` when one is refused.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
+from billing import config_rules
 from billing.errors import ConfigurationError
 
 
@@ -26,137 +26,171 @@ class Need(Enum):
     STRIPE_WEBHOOK = "stripe_webhook"
     PORTAL = "portal"
     RECONCILIATION = "reconciliation"
+    EVENT_RETENTION = "event_retention"
+
+
+# Stripe retries a delivery for 3 days, reconciliation re-applies early refunds for 7, and Stripe's API lists
+# events of the last 30: an inbox row kept that long still recognises any event Stripe could send again.
+MIN_EVENT_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    database_secret_arn: str | None = None  # set when the URL came from it: each new connection logs in with it
     database_ca_bundle: str | None = None  # PEM file: the database's TLS certificate is verified against it
     firebase_project_id: str | None = None
+    firebase_tenant_id: str | None = None  # tokens of this Identity Platform tenant only; None: no tenant's
+    firebase_service_account: str | None = None  # JSON key: tokens are also checked for revocation
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     portal_url: str | None = None
     reconcile_after_minutes: int | None = None
     reconcile_batch_size: int | None = None
+    event_retention_days: int | None = None
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
 
 
 def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read every setting `needs` asks for; raise ConfigurationError naming all that are missing."""
-    secrets = _SecretReader(environ)
+    """Read every setting `needs` asks for; raise ConfigurationError naming all that are missing or refused."""
     problems: list[str] = []
 
     def required(name: str, value: str | None) -> str | None:
         if not value:
-            problems.append(name)
+            problems.append(f"{name} is not set")
         return value
 
     values: dict[str, Any] = {}
     if Need.DATABASE in needs:
-        values["database_url"] = required(
-            "DATABASE_URL (or DATABASE_SECRET_ARN)", environ.get("DATABASE_URL") or secrets.database_url()
-        )
+        values["database_url"] = environ.get("DATABASE_URL") or None
+        if not values["database_url"] and environ.get("DATABASE_SECRET_ARN"):
+            values["database_secret_arn"] = environ["DATABASE_SECRET_ARN"]
+            values["database_url"] = database_url_from_rds_secret(read_database_secret(environ["DATABASE_SECRET_ARN"]),
+                                                                  environ)
+        required("DATABASE_URL (or DATABASE_SECRET_ARN)", values["database_url"])
         ca_bundle = environ.get("DATABASE_CA_BUNDLE") or None
         if ca_bundle and not os.path.isfile(ca_bundle):
-            problems.append("DATABASE_CA_BUNDLE (no such file)")
+            problems.append("DATABASE_CA_BUNDLE names no file")
         values["database_ca_bundle"] = ca_bundle
     if Need.FIREBASE in needs:
         values["firebase_project_id"] = required("FIREBASE_PROJECT_ID", environ.get("FIREBASE_PROJECT_ID"))
-        _refuse_emulator_outside_local_runs(environ)
+        values["firebase_tenant_id"] = environ.get("FIREBASE_TENANT_ID") or None
+        values["firebase_service_account"] = current_secret("FIREBASE_SERVICE_ACCOUNT", environ)
+        problems += _service_account_problems(values["firebase_service_account"])
+        problems += config_rules.emulator_problems(environ, values["firebase_project_id"])
     if Need.STRIPE_API in needs:
         values["stripe_secret_key"] = required(
-            "STRIPE_SECRET_KEY (or STRIPE_SECRET_KEY_SECRET_ARN)",
-            environ.get("STRIPE_SECRET_KEY") or secrets.plain("STRIPE_SECRET_KEY_SECRET_ARN"),
+            "STRIPE_SECRET_KEY (or STRIPE_SECRET_KEY_SECRET_ARN)", current_secret("STRIPE_SECRET_KEY", environ)
         )
         values["stripe_api_base"] = environ.get("STRIPE_API_BASE") or None
+        problems += config_rules.stripe_problems(environ, values["stripe_secret_key"])
+        problems += config_rules.logging_problems(environ)
     if Need.STRIPE_WEBHOOK in needs:
         values["stripe_webhook_secret"] = required(
             "STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_SECRET_ARN)",
-            environ.get("STRIPE_WEBHOOK_SECRET") or secrets.plain("STRIPE_WEBHOOK_SECRET_SECRET_ARN"),
+            current_secret("STRIPE_WEBHOOK_SECRET", environ),
         )
     if Need.PORTAL in needs:
         portal_url = required("PORTAL_URL", environ.get("PORTAL_URL"))
-        if portal_url and not _is_absolute_url(portal_url):
-            problems.append("PORTAL_URL (must be an absolute http(s) URL)")
+        if portal_url:
+            problems += config_rules.portal_url_problems(portal_url)
         values["portal_url"] = portal_url.rstrip("/") if portal_url else None
 
     if Need.RECONCILIATION in needs:
-        for field, name in (("reconcile_after_minutes", "RECONCILE_AFTER_MINUTES"),
-                            ("reconcile_batch_size", "RECONCILE_BATCH_SIZE")):
-            value = required(name, environ.get(name))
-            if value and not (value.isdigit() and int(value) > 0):
-                problems.append(f"{name} (must be a positive integer)")
-            values[field] = int(value) if value and value.isdigit() else None
+        values["reconcile_after_minutes"] = _positive_integer("RECONCILE_AFTER_MINUTES", environ, problems)
+        values["reconcile_batch_size"] = _positive_integer("RECONCILE_BATCH_SIZE", environ, problems)
+    if Need.EVENT_RETENTION in needs:
+        values["event_retention_days"] = _positive_integer(
+            "STRIPE_EVENT_RETENTION_DAYS", environ, problems, minimum=MIN_EVENT_RETENTION_DAYS
+        )
 
     if problems:
-        raise ConfigurationError("missing or invalid settings: " + ", ".join(problems))
+        raise ConfigurationError("missing or invalid settings: " + "; ".join(problems), problems)
     return Settings(**values)
 
 
-def is_local_run(environ: Mapping[str, str] = os.environ) -> bool:
-    """True off Lambda, or under `sam local` (which sets AWS_SAM_LOCAL)."""
-    return not environ.get("AWS_LAMBDA_FUNCTION_NAME") or environ.get("AWS_SAM_LOCAL") == "true"
+def _positive_integer(name: str, environ: Mapping[str, str], problems: list[str], minimum: int = 1) -> int | None:
+    value = environ.get(name)
+    if not value:
+        problems.append(f"{name} is not set")
+        return None
+    if not (value.isdigit() and int(value) >= minimum):
+        problems.append(f"{name} must be a positive integer" + (f" of at least {minimum}" if minimum > 1 else ""))
+        return None
+    return int(value)
 
 
-def _refuse_emulator_outside_local_runs(environ: Mapping[str, str]) -> None:
-    # firebase-admin skips signature checks when this is set: on AWS that would accept forged tokens.
-    if environ.get("FIREBASE_AUTH_EMULATOR_HOST") and not is_local_run(environ):
-        raise ConfigurationError(
-            "FIREBASE_AUTH_EMULATOR_HOST is set on AWS Lambda; refusing to serve with token signatures unchecked"
-        )
+def current_secret(name: str, environ: Mapping[str, str] = os.environ, *, fresh: bool = False) -> str | None:
+    """The secret setting `name`: its environment variable when set (local runs, tests), else the secret that
+    `<name>_SECRET_ARN` names (AWS), as last read or, with `fresh`, read again now. None if neither is set."""
+    if environ.get(name):
+        return environ[name]
+    arn = environ.get(f"{name}_SECRET_ARN")
+    if not arn:
+        return None
+    from billing.secret_store import read_secret
+
+    return read_secret(arn, fresh=fresh)
 
 
-def _is_absolute_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-class _SecretReader:
-    """Reads Secrets Manager values named by *_ARN variables; boto3 is imported only when one is set."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def plain(self, arn_variable: str) -> str | None:
-        arn = self._environ.get(arn_variable)
-        return _fetch_secret(arn) if arn else None
-
-    def database_url(self) -> str | None:
-        arn = self._environ.get("DATABASE_SECRET_ARN")
-        if not arn:
-            return None
-        return database_url_from_rds_secret(json.loads(_fetch_secret(arn)))
-
-
-def database_url_from_rds_secret(secret: Mapping[str, Any]) -> str:
-    """Build a SQLAlchemy URL from an RDS-managed secret (username, password, host, port, dbname)."""
-    from sqlalchemy.engine import URL
+def read_database_secret(arn: str, *, fresh: bool = False) -> dict[str, Any]:
+    """The RDS secret's JSON (username, password; host, port and dbname when it has them)."""
+    from billing.secret_store import read_secret
 
     try:
-        url = URL.create(
-            "postgresql+pg8000",
-            username=secret["username"],
-            password=secret["password"],
-            host=secret["host"],
-            port=int(secret.get("port", 5432)),
-            database=secret.get("dbname", "postgres"),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ConfigurationError(f"database secret lacks a usable field: {error}") from None
+        secret = json.loads(read_secret(arn, fresh=fresh))
+    except ValueError:
+        secret = None
+    if not isinstance(secret, dict):
+        raise ConfigurationError(f"the database secret {arn} is not a JSON object")
+    return secret
+
+
+def database_url_from_rds_secret(secret: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> str:
+    """A SQLAlchemy URL from an RDS secret. The master user secret RDS manages holds only username and password;
+    host, port and database name then come from DATABASE_HOST, DATABASE_PORT and DATABASE_NAME (template
+    parameters), which also win over the secret's own (an RDS Proxy endpoint is not the instance a secret made by
+    hand names)."""
+    from sqlalchemy.engine import URL
+
+    username, password = database_login(secret)
+    host = environ.get("DATABASE_HOST") or secret.get("host")
+    if not host:
+        raise ConfigurationError("the database secret has no host: set DATABASE_HOST (template parameter "
+                                 "DatabaseHost) to the database's or the RDS Proxy's endpoint")
+    try:
+        port = int(environ.get("DATABASE_PORT") or secret.get("port") or 5432)
+    except (TypeError, ValueError):
+        raise ConfigurationError("DATABASE_PORT or the database secret's port is not a number") from None
+    database = environ.get("DATABASE_NAME") or secret.get("dbname") or "postgres"
+    url = URL.create("postgresql+pg8000", username=username, password=password, host=str(host), port=port,
+                     database=str(database))
     return url.render_as_string(hide_password=False)
 
 
-@cache
-def _fetch_secret(arn: str) -> str:
-    import boto3
+def database_login(secret: Mapping[str, Any]) -> tuple[str, str]:
+    """Username and password of an RDS secret (the part of it that rotates)."""
+    username, password = secret.get("username"), secret.get("password")
+    if not (isinstance(username, str) and username and isinstance(password, str) and password):
+        raise ConfigurationError("the database secret lacks a usable username and password")
+    return username, password
 
+
+def _service_account_problems(service_account: str | None) -> list[str]:
+    if service_account is None:
+        return []
     try:
-        return str(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
-    except Exception as error:  # the message names the ARN, never the value
-        raise ConfigurationError(f"cannot read secret {arn}: {type(error).__name__}") from None
+        key = json.loads(service_account)
+    except ValueError:
+        key = None
+    if not (isinstance(key, dict) and key.get("type") == "service_account" and key.get("private_key")
+            and key.get("client_email")):
+        return ["FIREBASE_SERVICE_ACCOUNT_SECRET_ARN holds no service account key: store the JSON key file that "
+                "Firebase console > Project settings > Service accounts generates"]
+    return []
 
 
 _settings: Settings | None = None

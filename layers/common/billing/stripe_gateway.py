@@ -4,10 +4,16 @@ One StripeClient per container. Network errors, timeouts, 409 and 5xx are retrie
 the SDK retries only when Stripe says so) by `_call`; every retry carries the same Idempotency-Key, so a retried
 creation replays the first result instead of making a second session. Whatever still fails becomes
 PaymentProviderUnavailable (502), raised before anything of ours has changed.
+
+Keys are rolled: a 401 makes the function read the secret key again, once, and go on with the new one (never a
+key `billing.config_rules` refuses). The webhook accepts a signature made with any of the signing secrets it
+holds (two while one is rolled) and, when none matches, reads them again (at most once per
+secret_store.MAX_AGE_SECONDS, however many bad signatures arrive).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,9 +23,10 @@ from urllib.parse import quote
 
 import stripe
 
-from billing.errors import PaymentProviderUnavailable, UnsupportedAmount
+from billing import config_rules
+from billing.errors import ConfigurationError, PaymentProviderUnavailable, UnsupportedAmount
 from billing.observability import logger
-from billing.settings import settings
+from billing.settings import current_secret, settings
 
 # Connect and read timeouts (s): with two retries, a Stripe outage still answers within API Gateway's 30 s.
 _TIMEOUT = (3.0, 6.0)
@@ -79,12 +86,17 @@ class CheckoutSessionSnapshot:
         return self.metadata.get("contactId")
 
 
+# The key and signing secrets read again since start (a rolled key, a replaced secret); None: the settings' own.
+_rolled_api_key: str | None = None
+_rolled_webhook_secrets: str | None = None
+
+
 @cache
 def client() -> stripe.StripeClient:
     config = settings()
     base_addresses: dict[str, str] = {"api": config.stripe_api_base} if config.stripe_api_base else {}
     return stripe.StripeClient(
-        config.stripe_secret_key or "",
+        _rolled_api_key or config.stripe_secret_key or "",
         base_addresses=base_addresses,  # type: ignore[arg-type]
         max_network_retries=_MAX_NETWORK_RETRIES,
         http_client=stripe.RequestsClient(timeout=_TIMEOUT),
@@ -143,8 +155,33 @@ def _v1(method: str, path: str, params: Mapping[str, Any] | None = None, *, idem
     only be turned back into dicts here: that saves importing the resource modules on a cold start (~10 ms for
     a Checkout Session) and ~0.8 ms per call warm (docs/PERFORMANCE.md)."""
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
-    response = client().raw_request(method, path, **dict(params or {}), **options)
+    try:
+        response = client().raw_request(method, path, **dict(params or {}), **options)
+    except stripe.AuthenticationError:
+        if not _read_the_rolled_key():
+            raise
+        response = client().raw_request(method, path, **dict(params or {}), **options)
     return dict(response.data)
+
+
+def _read_the_rolled_key() -> bool:
+    """Stripe refused the key (rolled, or expired after a roll): read it again. True if another key is now used."""
+    global _rolled_api_key
+    try:
+        key = current_secret("STRIPE_SECRET_KEY", fresh=True)
+    except ConfigurationError:
+        logger.warning("could not read the Stripe secret key again")
+        return False
+    if not key or key == (_rolled_api_key or settings().stripe_secret_key):
+        return False
+    refused = config_rules.stripe_problems(os.environ, key)
+    if refused:
+        logger.error("the Stripe secret key read again is refused", extra={"problems": refused})
+        return False
+    _rolled_api_key = key
+    client.cache_clear()
+    logger.info("Stripe refused the API key: the secret key was read again")
+    return True
 
 
 def _id(object_id: str) -> str:
@@ -152,14 +189,50 @@ def _id(object_id: str) -> str:
 
 
 def verify_webhook_signature(payload: bytes, signature: str | None) -> None:
-    """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with our secret,
-    within Stripe's default tolerance of five minutes."""
+    """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with one of our signing
+    secrets, within Stripe's default tolerance of five minutes."""
     if signature is not None and not signature.isascii():  # the SDK's compare_digest would raise TypeError
         raise stripe.SignatureVerificationError("Stripe-Signature is not ASCII", signature)
-    stripe.WebhookSignature.verify_header(
-        payload.decode("utf-8"), signature or "", settings().stripe_webhook_secret or "",
-        stripe.Webhook.DEFAULT_TOLERANCE,
-    )
+    text = payload.decode("utf-8")
+    try:
+        _verify_with_any(text, signature or "", _rolled_webhook_secrets or settings().stripe_webhook_secret or "")
+    except stripe.SignatureVerificationError:
+        replaced = _read_replaced_webhook_secrets()
+        if replaced is None:
+            raise
+        _verify_with_any(text, signature or "", replaced)
+
+
+def webhook_signing_secrets(value: str) -> list[str]:
+    """The signing secrets a setting holds: one, or several separated by commas while one is rolled
+    (`whsec_new,whsec_old`)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _verify_with_any(payload: str, signature: str, secrets: str) -> None:
+    for secret in webhook_signing_secrets(secrets):
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE)
+            return
+        except stripe.SignatureVerificationError:
+            continue
+    raise stripe.SignatureVerificationError("no signing secret held matches the signature", signature)
+
+
+def _read_replaced_webhook_secrets() -> str | None:
+    """The signing secrets again, if they changed since they were read. Not read afresh: anyone can send a bad
+    signature, so the secret's maximum age bounds how often this asks Secrets Manager."""
+    global _rolled_webhook_secrets
+    try:
+        secrets = current_secret("STRIPE_WEBHOOK_SECRET")
+    except ConfigurationError:
+        logger.warning("could not read the webhook signing secret again")
+        return None
+    if not secrets or secrets == (_rolled_webhook_secrets or settings().stripe_webhook_secret):
+        return None
+    _rolled_webhook_secrets = secrets
+    logger.info("the webhook signing secret was replaced: read again")
+    return secrets
 
 
 class _ResourceMissing(Exception):

@@ -28,6 +28,7 @@ from billing.adjustments import (
 from billing.db import transaction
 from billing.errors import BadRequest, BillingError, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
+from billing.inbox import stored_payload
 from billing.observability import logger
 from billing.stripe_gateway import CheckoutSessionSnapshot, verify_webhook_signature
 
@@ -107,16 +108,8 @@ def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
         "event_type": event["type"],
         "object_id": data_object.get("id") if isinstance(data_object.get("id"), str) else None,
         "invoice_id": metadata.get("invoiceId") if isinstance(metadata.get("invoiceId"), str) else None,
-        "payload": _without_client_secret(event),
+        "payload": stored_payload(event),  # the fields the code reads: no client_secret, no payer's details
     }
-
-
-def _without_client_secret(event: dict[str, Any]) -> dict[str, Any]:
-    """The event as stored: a Checkout Session's client_secret lets a browser pay it, so it is not kept."""
-    data_object = event["data"]["object"]
-    if "client_secret" not in data_object:
-        return event
-    return {**event, "data": {**event["data"], "object": {**data_object, "client_secret": None}}}
 
 
 def _record_failure(record: dict[str, Any], error: Exception) -> None:

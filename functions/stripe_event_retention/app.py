@@ -1,0 +1,15 @@
+"""Scheduled (EventBridge, daily): processed Stripe events past STRIPE_EVENT_RETENTION_DAYS leave the inbox, and
+rows stored whole before the inbox kept only what the code reads are brought down to it."""
+
+from typing import Any
+
+from billing.inbox import apply_retention
+from billing.settings import Need, configure
+from billing.snapstart import register_runtime_hooks
+
+configure(Need.DATABASE, Need.EVENT_RETENTION)
+register_runtime_hooks()
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return apply_retention()

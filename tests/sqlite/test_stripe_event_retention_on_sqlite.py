@@ -1,0 +1,3 @@
+"""tests/test_stripe_event_retention.py, run against SQLite (see conftest.py)."""
+
+from tests.test_stripe_event_retention import *  # noqa: F403
