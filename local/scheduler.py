@@ -1,7 +1,8 @@
 """The schedules of template.yaml, locally: each scheduled function (on AWS, EventBridge Scheduler invokes
-ReconcileFunction every 10 minutes) is invoked in this process, as in its own Lambda container, with the event
-the scheduler sends. Locally it runs on a shorter interval, so that a lost webhook is seen recovered without a
-long wait; the function itself decides what is old enough to reconcile (RECONCILE_AFTER_MINUTES).
+ReconcileFunction every 10 minutes and StripeEventRetentionFunction daily) is invoked in this process, as in its
+own Lambda container, with the event the scheduler sends. Locally they run on a shorter interval, so that a lost
+webhook is seen recovered without a long wait; each function decides itself what is old enough to act on
+(RECONCILE_AFTER_MINUTES, STRIPE_EVENT_RETENTION_DAYS).
 
     PYTHONPATH=layers/common:. python -m local.scheduler --every-seconds 60       (`make dev` starts it for you)
     PYTHONPATH=layers/common:. python -m local.scheduler --once                   # each scheduled function, now

@@ -9,8 +9,11 @@ from local.template import Schedule, scheduled_functions
 from tests.support.database import ROOT
 
 
-def test_the_template_schedules_reconcile_every_ten_minutes() -> None:
-    assert scheduled_functions() == [Schedule("ReconcileFunction", "rate(10 minutes)", 600)]
+def test_the_template_schedules_reconcile_every_ten_minutes_and_the_inbox_retention_daily() -> None:
+    assert scheduled_functions() == [
+        Schedule("ReconcileFunction", "rate(10 minutes)", 600),
+        Schedule("StripeEventRetentionFunction", "rate(1 day)", 86400),
+    ]
 
 
 def test_the_local_event_has_the_shape_of_the_sample_scheduler_event() -> None:
