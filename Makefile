@@ -8,21 +8,24 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events \
+.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
 	unapplied-payments
 
+# Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "make: installing $(VENV) (requirements-dev.txt) ..." >&2
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt >&2
+	@touch $@
 
 dev-env: $(BIN)/.installed
 
 ## The whole stack on this machine (README "Run it locally"): database (a SQLite file in .local/ unless
-## DATABASE_URL is set), migrated and seeded; the Stripe double server; the local HTTP API. Ctrl-C stops it.
+## DATABASE_URL is set), migrated and seeded; the Stripe double server; the local HTTP API; the reference portal
+## page at PORTAL_URL; the scheduled functions. Ctrl-C stops it. ARGS=--help for its options.
 dev: dev-env
-	$(BIN)/python -m local.dev
+	$(BIN)/python -m local.dev $(ARGS)
 
 ## The seed guide's payment flow, over HTTP against the running `make dev`; fails if a step ends otherwise.
 demo: dev-env
@@ -31,9 +34,9 @@ demo: dev-env
 ## `sam local invoke` without Docker: make invoke FUNCTION=ListInvoicesFunction EVENT=events/list_invoices.json
 invoke: dev-env
 	$(if $(and $(FUNCTION),$(EVENT)),,$(error usage: make invoke FUNCTION=<logical id> EVENT=<events/file.json> [ARGS=--sign]))
-	$(BIN)/python -m local.invoke $(FUNCTION) -e $(EVENT) $(ARGS)
+	@$(BIN)/python -m local.invoke $(FUNCTION) -e $(EVENT) $(ARGS)
 
-## Check a configuration: make doctor [ARGS="--env-file prod.env --target aws" | ARGS=--stack]
+## Check a configuration: the running stack, else the environment [ARGS="--env-file prod.env --target aws" | ARGS=--env]
 doctor: dev-env
 	$(BIN)/python -m local.doctor $(ARGS)
 
@@ -49,9 +52,9 @@ sign: dev-env
 seed: dev-env
 	$(BIN)/python -m local.seed
 
-## The webhook inbox: make stripe-events ARGS=failed | ARGS="reprocess evt_..." (DATABASE_URL names the database)
+## The webhook inbox: make stripe-events ARGS=failed | ARGS="reprocess evt_..." (DATABASE_URL's, else the stack's)
 stripe-events: dev-env
-	$(BIN)/python scripts/stripe_events.py $(ARGS)
+	@$(BIN)/python scripts/stripe_events.py $(ARGS)
 
 ## Payments that could not settle their invoice: make unapplied-payments [ARGS="refund pi_..." | ARGS="accept pi_..."]
 ## (DATABASE_URL, and for refund/accept STRIPE_SECRET_KEY and STRIPE_MODE, name the deployment)
@@ -62,8 +65,20 @@ unapplied-payments: dev-env
 dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
+## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
 test: dev-env
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## The reference portal clicked through in a real browser: Debian's chromium (installed when missing, by
+## scripts/install_chromium.sh) driven by Playwright; screenshots land in docs/screenshots/ (the README's).
+CHROMIUM ?= /usr/bin/chromium
+$(BIN)/.browser-installed: requirements-browser.txt $(BIN)/.installed
+	@$(BIN)/python -m pip install --quiet -r requirements-browser.txt >&2
+	@touch $@
+
+test-browser: dev-env $(BIN)/.browser-installed
+	@scripts/install_chromium.sh
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/browser
 
 ## Lambda runs 3.13, and the code also runs on 3.11+: the suite once more on Python 3.11 when the machine has it.
 PYTHON311 ?= $(shell PYENV_VERSION=3.11.7 python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3.11)

@@ -306,12 +306,31 @@ def build_api(environ: Mapping[str, str]) -> LocalHttpApi:
 
 
 def stop_on_sigterm() -> None:
-    """Let SIGTERM (what `make dev` and the tests send) unwind like Ctrl-C, so servers close their sockets."""
+    """Let SIGTERM (what `make dev` and the tests send) unwind like Ctrl-C, so servers close their sockets; once:
+    a second signal would interrupt the closing itself (the one after that is `make dev`'s kill)."""
 
     def interrupt(signum: int, frame: Any) -> None:
+        ignore_interrupts()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def ignore_interrupts() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def serve_until_stopped(server: ThreadingHTTPServer) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the socket."""
+    stop_on_sigterm()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,16 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     api = build_api(os.environ)
     server = serve(api, args.host, args.port)
-    stop_on_sigterm()
     print(f"api  listening on http://{args.host}:{server.server_port}", flush=True)
     for route in api.routes:
         print(f"api    {route.route_key:<58} -> {route.function}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_stopped(server)
     return 0
 
 

@@ -1,20 +1,25 @@
 """`make demo`: the seed guide's usage flow, over real HTTP against the running local stack (`make dev`), step by
 step. Exits non-zero if any step does not end as the guide says.
 
-1. Alice lists her company's invoices.
-2. She pays INV-DEMO-001 with 4242 4242 4242 4242; the webhook arrives; the list shows it paid by her.
-3. Webhook delivery switched off: Bob pays INV-DEMO-002 (JPY); the verify fallback marks it paid by him.
-4. A declined card (4000 0000 0000 0002) leaves INV-DEMO-003 payable.
-5. A bank debit of INV-DEMO-003 that fails: processing, then failed, then payable again.
-6. Carol, of another company, neither sees nor can pay Acme's invoices.
+It pays invoices of its own: copies of Acme's INV-DEMO-001 to 003 made for this run (INV-DEMO-001-<run> ...),
+removed at the end with everything recorded about them, and it puts the Stripe double's webhook switches back
+as it found them. The seeded invoices, and whatever was done with them, are left alone: the banner's curls
+work the same after the demo, and the demo runs any number of times.
 
-The demo first resets the seeded rows (`local/seed.py`), so it can run any number of times.
+1. Alice lists her company's invoices.
+2. She pays the copy of INV-DEMO-001 with 4242 4242 4242 4242; the webhook arrives; it is paid by her.
+3. Webhook delivery switched off: Bob pays the copy of INV-DEMO-002 (JPY); verify (the fallback) marks it paid.
+4. A declined card (4000 0000 0000 0002) leaves the copy of INV-DEMO-003 payable.
+5. A bank debit of it that fails: processing, then failed, then payable again.
+6. Carol, of another company, neither sees nor can pay Acme's invoices.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import secrets
 import sys
 import time
 import urllib.error
@@ -23,8 +28,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from sqlalchemy import Engine
+
 from billing.db import create_database_engine
-from local.seed import CONTACTS, INVOICES, SeedContact, find_contact, seed
+from local.seed import INVOICES, SeedContact, SeedInvoice, delete_invoices, find_contact, insert_invoices
 from local.stack import STATE_DIR, Stack, StackNotRunning, load_stack
 from local.token import emulator_id_token
 
@@ -38,9 +45,17 @@ class StepFailed(Exception):
     pass
 
 
+def invoices_for_run(run: str) -> dict[str, SeedInvoice]:
+    """Copies of Acme's three payable seeded invoices, by the seeded id they copy."""
+    return {item.id: dataclasses.replace(item, id=f"{item.id}_{run}", number=f"{item.number}-{run}", checkout_by=None)
+            for item in INVOICES if item.id in ("inv_demo_usd", "inv_demo_jpy", "inv_demo_launch")}
+
+
 class Demo:
-    def __init__(self, stack: Stack, out: TextIO = sys.stdout, wait_seconds: float = 30.0) -> None:
+    def __init__(self, stack: Stack, invoices: dict[str, SeedInvoice], out: TextIO = sys.stdout,
+                 wait_seconds: float = 30.0) -> None:
         self.stack = stack
+        self.invoices = invoices
         self.out = out
         self.wait_seconds = wait_seconds
         self.failures: list[str] = []
@@ -123,13 +138,19 @@ class Demo:
 
     def run(self) -> int:
         alice, bob, carol = find_contact("alice"), find_contact("bob"), find_contact("carol")
+        usd, jpy, launch = (self.invoices[copied].id for copied in ("inv_demo_usd", "inv_demo_jpy", "inv_demo_launch"))
+        _, found = self.http("GET", self.stack.stripe_url + "/local/webhooks")
+        switches = {name: found[name] for name in ("enabled", "duplicates", "out_of_order")}
         self.stripe("POST", "/local/webhooks", {"enabled": True, "duplicates": 0, "out_of_order": False})
-        self.list_invoices(alice)
-        self.pay_with_card_and_webhook(alice, "inv_demo_usd")
-        self.pay_with_webhooks_off_and_verify(bob, "inv_demo_jpy")
-        self.declined_card(alice, "inv_demo_launch")
-        self.failed_bank_debit(alice, "inv_demo_launch")
-        self.other_company(carol)
+        try:
+            self.list_invoices(alice)
+            self.pay_with_card_and_webhook(alice, usd)
+            self.pay_with_webhooks_off_and_verify(bob, jpy)
+            self.declined_card(alice, launch)
+            self.failed_bank_debit(alice, launch)
+            self.other_company(carol, launch)
+        finally:
+            self.stripe("POST", "/local/webhooks", switches)
         self.say("")
         for failure in self.failures:
             self.say(f"FAIL {failure}")
@@ -142,14 +163,15 @@ class Demo:
             self.check(status == 200, "200", status)
             for item in body["invoices"]:
                 paid = f" by {item['paidByContactId']}" if item["paidByContactId"] else ""
-                self.say(f"        {item['invoiceNumber']}  {item['amount']:>10} {item['currency']}  "
+                self.say(f"        {item['invoiceNumber']:<20} {item['amount']:>10} {item['currency']}  "
                          f"due {item['dueDate'][:10]}  {item['status']}{paid}")
-            acme = [i.id for i in sorted(INVOICES, key=lambda i: i.due) if i.proposal_id == "pr_demo_1"]
-            self.check([i["id"] for i in body["invoices"]] == acme,
-                       "Acme's invoices only, earliest due first", [i["id"] for i in body["invoices"]])
-            deposit = body["invoices"][0]
-            self.check((deposit["status"], deposit["paidByContactId"]) == ("paid", "ct_demo_bob"),
-                       "the deposit already paid by Bob", (deposit["status"], deposit["paidByContactId"]))
+            listed = [i["id"] for i in body["invoices"]]
+            ours = [i.id for i in self.invoices.values()]
+            self.check(set(ours) <= set(listed), "this run's invoices are listed", listed)
+            others = [i.id for i in INVOICES if i.proposal_id != "pr_demo_1"]
+            self.check(not set(others) & set(listed), "no other company's invoice is", listed)
+            dues = [i["dueDate"] or "9999" for i in body["invoices"]]
+            self.check(dues == sorted(dues), "earliest due first", dues)
 
     def pay_with_card_and_webhook(self, alice: SeedContact, invoice_id: str) -> None:
         with self.step(f"2. Alice pays {invoice_id} with {SUCCEEDING_CARD}; the webhook marks it paid"):
@@ -179,7 +201,8 @@ class Demo:
                 self.check(bool(skipped) and skipped["state"] == "skipped", "the webhook was not sent", skipped)
                 self.check(self.invoice(bob, invoice_id)["status"] == "pending", "the list still shows it pending")
                 status, body = self.api("GET", f"/api/client/billing/{invoice_id}/verify/{session_id}", bob)
-                expected = {"success": True, "status": "paid", "contactId": bob.id, "amount": 150000}
+                amount = int(self.invoices["inv_demo_jpy"].amount)  # JPY: whole yen
+                expected = {"success": True, "status": "paid", "contactId": bob.id, "amount": amount}
                 self.check((status, body) == (200, expected), f"verify answers 200 {json.dumps(expected)}",
                            (status, body))
                 invoice = self.invoice(bob, invoice_id)
@@ -226,13 +249,14 @@ class Demo:
             retry = self.checkout(alice, invoice_id)
             self.check(retry != session_id, "a new checkout makes a new session: the invoice is payable again")
 
-    def other_company(self, carol: SeedContact) -> None:
+    def other_company(self, carol: SeedContact, acme_invoice_id: str) -> None:
         with self.step("6. Carol (Globex) sees only Globex's invoices and cannot pay Acme's"):
             status, body = self.api("GET", "/api/client/billing", carol)
             ids = [i["id"] for i in body.get("invoices", [])]
-            self.check(status == 200 and ids == ["inv_demo_globex_jpy", "inv_demo_globex_usd"],
-                       "200 with Globex's two invoices", ids)
-            status, body = self.api("POST", "/api/client/billing/inv_demo_launch/checkout", carol)
+            acme = [i.id for i in INVOICES if i.proposal_id == "pr_demo_1"] + [i.id for i in self.invoices.values()]
+            self.check(status == 200 and bool(ids) and not set(ids) & set(acme),
+                       "200 with Globex's invoices, none of Acme's", ids)
+            status, body = self.api("POST", f"/api/client/billing/{acme_invoice_id}/checkout", carol)
             self.check((status, body) == (404, {"error": "invoice not found"}), "404, as for a missing invoice",
                        (status, body))
 
@@ -249,7 +273,6 @@ def _shown(body: Json) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the seed guide's payment flow against the local stack.")
-    parser.add_argument("--no-reset", action="store_true", help="do not reset the seeded rows first")
     parser.add_argument("--wait-seconds", type=float, default=30.0, help="how long to wait for webhooks and banks")
     args = parser.parse_args(argv)
     try:
@@ -257,14 +280,26 @@ def main(argv: list[str] | None = None) -> int:
     except StackNotRunning as error:
         print(error, file=sys.stderr)
         return 2
-    if not args.no_reset:
-        engine = create_database_engine(stack.environment["DATABASE_URL"])
-        try:
-            seed(engine)
-        finally:
-            engine.dispose()
-        print(f"demo: seed reset ({len(CONTACTS)} contacts, {len(INVOICES)} invoices); stack at {stack.api_url}")
-    return Demo(stack, wait_seconds=args.wait_seconds).run()
+    invoices = invoices_for_run(secrets.token_hex(3))
+    engine = create_database_engine(stack.environment["DATABASE_URL"])
+    try:
+        with _invoices_of_this_run(engine, list(invoices.values())):
+            print(f"demo: stack at {stack.api_url}; paying {', '.join(i.number for i in invoices.values())}, "
+                  "made for this run and removed at the end (the seeded invoices are left as they are)")
+            return Demo(stack, invoices, wait_seconds=args.wait_seconds).run()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _invoices_of_this_run(engine: Engine, invoices: list[SeedInvoice]) -> Iterator[None]:
+    with engine.begin() as conn:
+        insert_invoices(conn, invoices)
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            delete_invoices(conn, [item.id for item in invoices])
 
 
 if __name__ == "__main__":

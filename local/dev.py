@@ -1,7 +1,8 @@
 """`make dev`: the whole stack on this machine — database migrated and seeded, the Stripe double server, the local
-HTTP API — with where everything listens and a curl for each route. Ctrl-C stops it all.
+HTTP API, the reference portal page at PORTAL_URL, the scheduled functions on a short interval — with where
+everything listens and a curl for each route. Ctrl-C stops it all.
 
-    python -m local.dev [--api-port 3001] [--stripe-port 12111]
+    python -m local.dev [--api-port 3001] [--stripe-port 12111] [--portal-port 3000 | --no-portal]
 
 With no DATABASE_URL the database is a SQLite file in .local/; with DATABASE_URL (e.g. PostgreSQL) that one.
 Other settings default to local test values (local/stack.py) and can be overridden from the environment.
@@ -13,31 +14,38 @@ import argparse
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
 
 from billing.db import create_database_engine
 from local import seed
+from local.api_server import ignore_interrupts, stop_on_sigterm
+from local.scheduler import DEFAULT_EVERY_SECONDS
 from local.stack import (
     DEFAULT_API_PORT,
+    DEFAULT_PUBLISHABLE_KEY,
     DEFAULT_STRIPE_PORT,
+    FUNCTION_DEFAULTS,
     STATE_DIR,
     Stack,
     StackNotRunning,
     function_environment,
     load_stack,
 )
-from local.template import ROOT, Route, function_url_routes, http_routes
+from local.template import ROOT, Route, function_url_routes, http_routes, scheduled_functions
 
 STARTUP_TIMEOUT_SECONDS = 60
+# The stack's processes, by the name stack.json gives their pids.
+PIECES = {"stripe": "local.stripe_server", "api": "local.api_server", "scheduler": "local.scheduler",
+          "portal": "local.portal_server"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
 
@@ -107,20 +115,29 @@ def curl_examples(api_url: str, stripe_url: str, routes: list[Route], webhook_pa
     return lines
 
 
-def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: set[str]) -> str:
+def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: set[str], schedule_seconds: float,
+           env_vars_file: Path) -> str:
     shown_database = database_url.split("@")[-1] if "@" in database_url else database_url
+    alice = seed.find_contact("alice")
     lines = [
         "",
         "Local stack is up — Ctrl-C stops it.",
+        f"  Portal     {stack.portal_url}  (the reference portal page: sign in as {alice.email} / "
+        f"{alice.password})" if stack.portal_url else
+        f"  Portal     not served here: PORTAL_URL is {stack.environment['PORTAL_URL']} (your own portal)",
         f"  API        {stack.api_url}   (template.yaml's routes -> the functions' handlers, HTTP API v2 events)",
     ]
     lines += [f"               {route.route_key:<58} {route.function}" for route in routes]
     lines += [
         f"  Stripe     {stack.stripe_url}  (API double; payment page {stack.stripe_url}/checkout/<sessionId>)",
         f"  Webhooks   -> {stack.webhook_url} (signed, retried; switches: curl {stack.stripe_url}/local/webhooks)",
+        *[f"  Schedule   {schedule.function} every {schedule_seconds:g} s ({schedule.expression} on AWS)"
+          for schedule in scheduled_functions()],
         f"  Database   {shown_database} (migrated to head, demo data seeded)",
         f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
         "`make token CONTACT=bob` prints an ID token",
+        f"  SAM        {env_vars_file.relative_to(ROOT) if env_vars_file.is_relative_to(ROOT) else env_vars_file}: "
+        "these settings for `sam local ... --env-vars`",
         "",
         "Try it (another terminal, at the repository root):",
         *[f"  {line}" for line in curl_examples(stack.api_url, stack.stripe_url, routes, webhook_paths)],
@@ -131,11 +148,11 @@ def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: 
     return "\n".join(lines)
 
 
-def stop(processes: list[subprocess.Popen[Any]]) -> None:
-    for process in processes:
+def stop(processes: dict[str, subprocess.Popen[Any]]) -> None:
+    for process in processes.values():
         if process.poll() is None:
             process.terminate()
-    for process in processes:
+    for process in processes.values():
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -143,15 +160,35 @@ def stop(processes: list[subprocess.Popen[Any]]) -> None:
             process.wait()
 
 
+def portal_url_to_serve(configured: str, port: int | None) -> str | None:
+    """The reference portal's URL: PORTAL_URL when it is a plain http URL on this machine (on `port` if one is
+    given, 0 for any free one), None when PORTAL_URL names a portal served by something else."""
+    parts = urlsplit(configured)
+    if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or parts.path.strip("/"):
+        return None
+    chosen = (parts.port or 80) if port is None else (port or free_port())
+    return f"http://{parts.hostname}:{chosen}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the local stack: database, Stripe double, HTTP API.")
+    parser = argparse.ArgumentParser(
+        description="Run the local stack: database, Stripe double, HTTP API, reference portal, schedules.")
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT") or DEFAULT_API_PORT),
                         help="0 picks a free port")
     parser.add_argument("--stripe-port", type=int,
                         default=int(os.environ.get("LOCAL_STRIPE_PORT") or DEFAULT_STRIPE_PORT),
                         help="0 picks a free port")
+    parser.add_argument("--stripe-host", default=os.environ.get("LOCAL_STRIPE_HOST") or "127.0.0.1",
+                        help="the Stripe double's listening address (0.0.0.0 for `sam local`'s containers)")
+    parser.add_argument("--portal-port", type=int, default=None,
+                        help="the reference portal's port (default: PORTAL_URL's; 0 picks a free port)")
+    parser.add_argument("--no-portal", action="store_true", help="do not serve the reference portal page")
+    parser.add_argument("--schedule-seconds", type=float,
+                        default=float(os.environ.get("LOCAL_SCHEDULE_SECONDS") or DEFAULT_EVERY_SECONDS),
+                        help="how often the scheduled functions run here")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="SQLite file and stack.json (.local)")
-    parser.add_argument("--bank-debit-settle-seconds", type=float, default=5.0)
+    parser.add_argument("--bank-debit-settle-seconds", type=float, default=5.0,
+                        help="negative: bank debits settle only when asked (POST .../settle)")
     parser.add_argument("--webhook-retry-base-seconds", type=float, default=1.0)
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
@@ -165,11 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     stripe_port = args.stripe_port or free_port()
     require_free(api_port, "API", "--api-port (or LOCAL_API_PORT)")
     require_free(stripe_port, "Stripe double", "--stripe-port (or LOCAL_STRIPE_PORT)")
+    configured_portal = os.environ.get("PORTAL_URL") or FUNCTION_DEFAULTS["PORTAL_URL"]
+    portal_url = None if args.no_portal else portal_url_to_serve(configured_portal, args.portal_port)
+    portal_port = urlsplit(portal_url).port or 80 if portal_url else None
+    if portal_port is not None:
+        require_free(portal_port, "portal", "--portal-port (or another PORTAL_URL)")
     api_url, stripe_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{stripe_port}"
     routes = http_routes()
     webhook_paths = {route.path for route in function_url_routes()}
     webhook_url = f"{api_url}{sorted(webhook_paths)[0]}"
-    environment = function_environment(os.environ, state_dir, stripe_url)
+    environment = function_environment({**os.environ, "PORTAL_URL": portal_url or configured_portal}, state_dir,
+                                       stripe_url)
 
     print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
     migrate(environment["DATABASE_URL"])
@@ -179,37 +222,49 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.dispose()
 
-    processes: list[subprocess.Popen[Any]] = []
+    processes: dict[str, subprocess.Popen[Any]] = {}
     stack_file = state_dir / "stack.json"
 
-    def shut_down(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def start(name: str, arguments: list[str], settings: dict[str, str]) -> subprocess.Popen[Any]:
+        # A process group of its own: Ctrl-C reaches this process alone, which stops the pieces one by one.
+        processes[name] = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
+            [sys.executable, "-m", PIECES[name], *arguments], cwd=ROOT, env=child_environment(settings),
+            process_group=0)
+        return processes[name]
 
-    signal.signal(signal.SIGTERM, shut_down)
+    stop_on_sigterm()
     try:
-        stripe = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
-            [sys.executable, "-m", "local.stripe_server", "--port", str(stripe_port), "--webhook-url", webhook_url,
-             "--bank-debit-settle-seconds", str(args.bank_debit_settle_seconds),
-             "--retry-base-seconds", str(args.webhook_retry_base_seconds)],
-            cwd=ROOT, env=child_environment({"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]}),
-        )
-        processes.append(stripe)
-        api = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our arguments)
-            [sys.executable, "-m", "local.api_server", "--port", str(api_port)],
-            cwd=ROOT, env=child_environment(environment),
-        )
-        processes.append(api)
+        stripe = start("stripe", [
+            "--host", args.stripe_host, "--port", str(stripe_port), "--webhook-url", webhook_url,
+            "--bank-debit-settle-seconds", str(args.bank_debit_settle_seconds),
+            "--retry-base-seconds", str(args.webhook_retry_base_seconds),
+        ], {"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]})
+        api = start("api", ["--port", str(api_port)], environment)
+        start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
+        portal = None
+        if portal_port is not None:
+            auth_emulator = os.environ.get("PORTAL_AUTH_EMULATOR_URL")
+            portal = start("portal", [
+                "--port", str(portal_port), "--api-url", api_url,
+                "--stripe-js-url", os.environ.get("STRIPE_JS_URL") or f"{stripe_url}/js/stripe.js",
+                "--publishable-key", os.environ.get("STRIPE_PUBLISHABLE_KEY") or DEFAULT_PUBLISHABLE_KEY,
+                *(["--auth-emulator-url", auth_emulator] if auth_emulator else []),
+            ], {"FIREBASE_PROJECT_ID": environment["FIREBASE_PROJECT_ID"]})
         wait_until_listening(stripe_port, stripe, "Stripe double server")
         wait_until_listening(api_port, api, "API server")
-        stack = Stack(api_url, stripe_url, webhook_url, environment, {"dev": os.getpid(), "api": api.pid,
-                                                                        "stripe": stripe.pid})
-        stack.save(state_dir)
-        print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths), flush=True)
-        while all(process.poll() is None for process in processes):
+        if portal is not None and portal_port is not None:
+            wait_until_listening(portal_port, portal, "portal server")
+        stack = Stack(api_url, stripe_url, webhook_url, environment,
+                      {"dev": os.getpid(), **{name: process.pid for name, process in processes.items()}}, portal_url)
+        env_vars_file = stack.save_sam_env_vars(state_dir)
+        stack.save(state_dir)  # last: the other tools take it as the sign that the stack is up
+        print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths, args.schedule_seconds,
+                     env_vars_file), flush=True)
+        while all(process.poll() is None for process in processes.values()):
             time.sleep(0.2)
-        failed = next(p for p in processes if p.poll() is not None)
-        name = "API server" if failed is api else "Stripe double server"
-        print(f"dev  the {name} exited with status {failed.returncode}; stopping the stack", file=sys.stderr)
+        name, failed = next((n, p) for n, p in processes.items() if p.poll() is not None)
+        print(f"dev  the {name} process ({PIECES[name]}) exited with status {failed.returncode}; stopping the stack",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ndev  stopping the stack", flush=True)
@@ -218,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dev  {error}", file=sys.stderr)
         return 1
     finally:
+        ignore_interrupts()  # an impatient second Ctrl-C must not leave the pieces running
         stop(processes)
         stack_file.unlink(missing_ok=True)
 

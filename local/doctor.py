@@ -1,16 +1,16 @@
 """`make doctor`: check a configuration before anyone pays, and say what to fix — one line per problem; exit
 status 1 when something is wrong.
 
-    python -m local.doctor                          # the environment, as a local run would read it
+    python -m local.doctor                          # the running local stack (`make dev`), else the environment
     python -m local.doctor --env-file prod.env --target aws --no-database
     python -m local.doctor --env-file .local/env.json   # sam local's env-vars file works too
-    python -m local.doctor --stack                  # the running local stack's settings (`make dev`)
+    python -m local.doctor --env                    # the environment, even with a stack running
 
 Checks: every setting each function needs, read and judged the way the functions judge them at start (the rules
 of `billing.config_rules`: PORTAL_URL an https origin, emulator mode only for a demo- project, STRIPE_API_BASE only
 with a test key, a live key with no local switch); the Stripe secret key and webhook secrets well-formed and of one
-mode (test or live); the database reachable and migrated to head; for AWS, no local-only setting at all. Secret
-values are never printed.
+mode (test or live); the database reachable and migrated to head; for AWS, no local-only setting at all; for a
+running stack, that each of its servers answers. Secret values are never printed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import json
 import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +30,11 @@ from billing import config_rules
 from billing.errors import ConfigurationError
 from billing.settings import Need, Settings, load_settings
 from billing.stripe_gateway import webhook_signing_secrets
-from local.stack import StackNotRunning, load_stack
+from local.stack import Stack, StackNotRunning, load_stack
 from local.template import ROOT
 
 _SECRET_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}")
+_SECRET_KEY_PREFIX = re.compile(r"(sk|rk)_(test|live)_")
 _WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9_]{8,}")
 _PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9_]{8,}")
 _FIREBASE_PROJECT = re.compile(r"[a-z0-9-]{4,30}")  # template.yaml's AllowedPattern, less the demo- refusal
@@ -118,9 +121,13 @@ def _stripe(environ: Mapping[str, str], settings: Settings) -> list[Finding]:
         elif key.startswith("whsec_"):
             findings.append(problem("STRIPE_SECRET_KEY holds a webhook signing secret (whsec_...): the two "
                                     "settings look swapped"))
+        elif (prefix := _SECRET_KEY_PREFIX.match(key)) and not _SECRET_KEY.fullmatch(key):
+            findings.append(problem(f"STRIPE_SECRET_KEY starts like a Stripe key ({prefix[0]}...) but is cut short or "
+                                    "has characters a key never has: copy the whole key again from Dashboard > "
+                                    "Developers > API keys"))
         elif not _SECRET_KEY.fullmatch(key):
-            findings.append(problem("STRIPE_SECRET_KEY is not a Stripe secret key (sk_test_... or sk_live_...): "
-                                    "copy it again from the Dashboard"))
+            findings.append(problem("STRIPE_SECRET_KEY is not a Stripe secret key (it starts with sk_test_ or "
+                                    "sk_live_): copy it again from Dashboard > Developers > API keys"))
         else:
             modes["STRIPE_SECRET_KEY"] = _mode(key, _SECRET_KEY, 2) or ""
             findings.append(fine(f"STRIPE_SECRET_KEY well-formed ({modes['STRIPE_SECRET_KEY']} mode)"))
@@ -217,6 +224,26 @@ def _first_line(error: object) -> str:
     return (str(error).strip().splitlines() or [""])[0][:200]
 
 
+def stack_answers(stack: Stack) -> list[Finding]:
+    """Each server of a running stack answers HTTP (any status: it is up)."""
+    servers = {"API": stack.api_url + "/api/client/billing", "Stripe double": stack.stripe_url + "/local/health"}
+    if stack.portal_url:
+        servers["portal"] = stack.portal_url + "/"
+    findings = []
+    for name, url in servers.items():
+        try:
+            with urllib.request.urlopen(url, timeout=3):  # noqa: S310 (the stack's own http URLs)
+                pass
+        except urllib.error.HTTPError:
+            pass  # an answer all the same (the API refuses a request without a token)
+        except (urllib.error.URLError, OSError) as error:
+            findings.append(problem(f"the {name} at {url} does not answer ({getattr(error, 'reason', error)}): "
+                                    "restart `make dev`"))
+            continue
+        findings.append(fine(f"the {name} answers ({url})"))
+    return findings
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (a .env file), or sam local's env-vars JSON (Parameters and every function's block)."""
     text = path.read_text()
@@ -245,24 +272,32 @@ def _default_target(environ: Mapping[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a billing configuration before anyone pays.")
-    parser.add_argument("--env-file", type=Path, help="check this file's settings instead of the environment")
-    parser.add_argument("--stack", action="store_true", help="check the running local stack's settings (make dev)")
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument("--env-file", type=Path, help="check this file's settings instead")
+    sources.add_argument("--stack", action="store_true", help="check the running local stack (the default if one is)")
+    sources.add_argument("--env", action="store_true", help="check the environment, even with a stack running")
     parser.add_argument("--target", choices=("local", "aws"), help="where it will run (default: where this runs)")
     parser.add_argument("--no-database", action="store_true", help="skip connecting to the database")
     args = parser.parse_args(argv)
     environ: Mapping[str, str] = os.environ
     source = "the environment"
+    stack = None
     if args.env_file:
         environ, source = read_env_file(args.env_file), str(args.env_file)
-    elif args.stack:
+    elif not args.env:
         try:
-            environ, source = load_stack().environment, "the running local stack"
+            stack = load_stack()
+            environ, source = stack.environment, f"the running local stack (`make dev`, API {stack.api_url})"
         except StackNotRunning as error:
-            print(f"doctor: {error}", file=sys.stderr)
-            return 2
+            if args.stack:
+                print(f"doctor: {error}", file=sys.stderr)
+                return 2
+            source = "the environment (no local stack is running: with one, `make doctor` checks it)"
     target = args.target or _default_target(environ)
     print(f"doctor: checking {source} (target: {target})")
     findings = check(environ, target=target, check_database=not args.no_database)
+    if stack is not None:
+        findings += stack_answers(stack)
     for finding in findings:
         print(finding.line())
     problems = [f for f in findings if not f.ok]

@@ -1,7 +1,9 @@
 """Demo data: two companies, contacts in each, proposals, invoices in USD and JPY, one already paid.
 
 The first company uses the ids that events/ and events/README.md refer to (co_demo_acme, ct_demo_alice with
-Firebase uid demo-uid-alice, pr_demo_1, inv_demo_usd), so the sample events work against a seeded database.
+Firebase uid demo-uid-alice, pr_demo_1, inv_demo_usd), so the sample events work against a seeded database:
+INV-DEMO-001 starts with Alice's checkout open under the session of events/stripe_webhook.json, so that sample
+(`make invoke ... ARGS=--sign`) completes it as the webhook would.
 
 Seeding resets these rows to the state below and leaves every other row alone. It also forgets the Stripe
 customers of the seeded contacts: Stripe is the local double, which starts empty each time.
@@ -12,7 +14,9 @@ customers of the seeded contacts: Stripe is the local double, which starts empty
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,7 +26,9 @@ from sqlalchemy import Connection, Engine, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from billing.db import create_database_engine
-from billing.schema import company, contact, invoice, metadata, proposal, stripe_customer
+from billing.money import to_minor_units
+from billing.schema import checkout_session, company, contact, invoice, metadata, proposal, stripe_customer
+from local.template import ROOT
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,14 @@ class SeedContact:
     firebase_uid: str
     email: str
     company_id: str
-    name: str
+    name: str  # what the local tools take: `make token CONTACT=alice`
+    full_name: str  # what the reference portal shows (the portal's own Contact records have names)
+
+    @property
+    def password(self) -> str:
+        """The password of the contact's local sign-in (the portal's Auth emulator stand-in, or an account made
+        in the real Auth emulator as the README shows)."""
+        return f"{self.name}-password"
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class SeedInvoice:
     status: str = "pending"
     paid_by: str | None = None
     paid_at: datetime | None = None
+    checkout_by: str | None = None  # the contact whose checkout is open (with the sample webhook's session)
 
 
 def _utc(text: str) -> datetime:
@@ -58,16 +72,16 @@ def _utc(text: str) -> datetime:
 COMPANIES = {"co_demo_acme": "Acme Demo Ltd", "co_demo_globex": "Globex Demo KK"}
 PROPOSALS = {"pr_demo_1": "co_demo_acme", "pr_demo_globex_1": "co_demo_globex"}
 CONTACTS = (
-    SeedContact("ct_demo_alice", "demo-uid-alice", "alice@acme.example", "co_demo_acme", "alice"),
-    SeedContact("ct_demo_bob", "demo-uid-bob", "bob@acme.example", "co_demo_acme", "bob"),
-    SeedContact("ct_demo_carol", "demo-uid-carol", "carol@globex.example", "co_demo_globex", "carol"),
+    SeedContact("ct_demo_alice", "demo-uid-alice", "alice@acme.example", "co_demo_acme", "alice", "Alice Archer"),
+    SeedContact("ct_demo_bob", "demo-uid-bob", "bob@acme.example", "co_demo_acme", "bob", "Bob Baker"),
+    SeedContact("ct_demo_carol", "demo-uid-carol", "carol@globex.example", "co_demo_globex", "carol", "Carol Chen"),
 )
 INVOICES = (
     SeedInvoice("inv_demo_deposit", "pr_demo_1", "INV-DEMO-000", Decimal("300.00"), "USD", "Deposit",
                 _utc("2025-12-15"), 0, "Signature", "payment-0", status="paid", paid_by="ct_demo_bob",
                 paid_at=_utc("2025-12-14T16:20:00")),
     SeedInvoice("inv_demo_usd", "pr_demo_1", "INV-DEMO-001", Decimal("500.00"), "USD", "Phase 1 - Foundation",
-                _utc("2026-01-15"), 1, "Kickoff", "payment-1"),
+                _utc("2026-01-15"), 1, "Kickoff", "payment-1", checkout_by="ct_demo_alice"),
     SeedInvoice("inv_demo_jpy", "pr_demo_1", "INV-DEMO-002", Decimal("150000"), "JPY", "Phase 2 - Build",
                 _utc("2026-02-15"), 4, "Milestone", "payment-2"),
     SeedInvoice("inv_demo_launch", "pr_demo_1", "INV-DEMO-003", Decimal("1250.50"), "USD", "Phase 3 - Launch",
@@ -88,10 +102,17 @@ def find_contact(name: str) -> SeedContact:
     raise KeyError(f"no seeded contact {name!r}; seeded contacts: {known}")
 
 
+def sample_webhook_session_id() -> str:
+    """The Checkout Session that events/stripe_webhook.json completes (read from the sample: one source)."""
+    event = json.loads((ROOT / "events" / "stripe_webhook.json").read_text())
+    return str(json.loads(event["body"])["data"]["object"]["id"])
+
+
 def seed(engine: Engine) -> None:
     """Put the seed rows in their initial state, in one transaction."""
     with engine.begin() as conn:
-        _forget_seeded_payments(conn)
+        delete_invoices(conn, [item.id for item in INVOICES])
+        conn.execute(delete(stripe_customer).where(stripe_customer.c.contactId.in_([c.id for c in CONTACTS])))
         for company_id, name in COMPANIES.items():
             _upsert(conn, company, {"id": company_id, "name": name})
         for proposal_id, company_id in PROPOSALS.items():
@@ -99,23 +120,33 @@ def seed(engine: Engine) -> None:
         for person in CONTACTS:
             _upsert(conn, contact, {"id": person.id, "firebaseUid": person.firebase_uid, "email": person.email,
                                     "contactCompanyId": person.company_id})
-        for item in INVOICES:
-            conn.execute(invoice.insert().values(
-                id=item.id, proposalId=item.proposal_id, invoiceNumber=item.number, amount=item.amount,
-                currency=item.currency, description=item.description, dueDate=item.due, week=item.week,
-                trigger=item.trigger, paymentScheduleId=item.payment_schedule_id, status=item.status,
-                paidByContactId=item.paid_by, paidAt=item.paid_at,
+        insert_invoices(conn, INVOICES)
+
+
+def insert_invoices(conn: Connection, items: Iterable[SeedInvoice]) -> None:
+    for item in items:
+        session_id = sample_webhook_session_id() if item.checkout_by else None
+        conn.execute(invoice.insert().values(
+            id=item.id, proposalId=item.proposal_id, invoiceNumber=item.number, amount=item.amount,
+            currency=item.currency, description=item.description, dueDate=item.due, week=item.week,
+            trigger=item.trigger, paymentScheduleId=item.payment_schedule_id, status=item.status,
+            paidByContactId=item.paid_by, paidAt=item.paid_at, stripeCheckoutSessionId=session_id,
+        ))
+        if session_id:  # what checkout records with a session it made
+            conn.execute(checkout_session.insert().values(
+                id=session_id, invoiceId=item.id, contactId=item.checkout_by,
+                amountMinor=to_minor_units(item.amount, item.currency), currency=item.currency,
+                idempotencyKey=f"seed-{item.id}",
             ))
 
 
-def _forget_seeded_payments(conn: Connection) -> None:
-    invoice_ids = [item.id for item in INVOICES]
-    # Every table that records something about an invoice (sessions, events, refunds ...), whatever its name.
+def delete_invoices(conn: Connection, invoice_ids: list[str]) -> None:
+    """The invoices and every row that records something about them (sessions, events, refunds ...), whatever
+    the table's name."""
     for table in reversed(metadata.sorted_tables):
         if table is not invoice and "invoiceId" in table.c:
             conn.execute(delete(table).where(table.c.invoiceId.in_(invoice_ids)))
     conn.execute(delete(invoice).where(invoice.c.id.in_(invoice_ids)))
-    conn.execute(delete(stripe_customer).where(stripe_customer.c.contactId.in_([c.id for c in CONTACTS])))
 
 
 def _upsert(conn: Connection, table: Table, values: dict[str, Any]) -> None:
@@ -135,8 +166,10 @@ def describe() -> str:
         for item in INVOICES:
             if item.proposal_id in proposals:
                 paid = f" by {item.paid_by}" if item.paid_by else ""
+                checkout = (f" (checkout open by {item.checkout_by}: events/stripe_webhook.json completes it)"
+                            if item.checkout_by else "")
                 lines.append(f"    invoice {item.id:<20} {item.number}  {item.amount:>10} {item.currency}  "
-                             f"{item.status}{paid}")
+                             f"{item.status}{paid}{checkout}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Every default is a test-mode value that only works against the local doubles; any of them can be overridden
 with an environment variable of the same name. `make dev` writes `.local/stack.json` (git-ignored, readable
-by you only) so that `make demo`, `make token`, `make invoke` find the running stack.
+by you only) so that `make demo`, `make token`, `make invoke`, `make doctor` find the running stack, and
+`.local/env.json`, the same settings in `sam local`'s `--env-vars` format.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from local.template import ROOT, literal_environment
 
@@ -31,6 +33,10 @@ FUNCTION_DEFAULTS: dict[str, str] = {
 }
 DEFAULT_API_PORT = 3001
 DEFAULT_STRIPE_PORT = 12111
+# The reference portal's publishable key: the test mode of STRIPE_SECRET_KEY's default (Stripe.js refuses others).
+DEFAULT_PUBLISHABLE_KEY = "pk_test_local_stack"
+# How `sam local`'s containers reach this machine (with --add-host host.docker.internal:host-gateway).
+DOCKER_HOST = "host.docker.internal"
 
 
 def sqlite_url(state_dir: Path) -> str:
@@ -56,15 +62,37 @@ class Stack:
     webhook_url: str
     environment: dict[str, str]  # the functions' settings (local test values)
     pids: dict[str, int]
+    portal_url: str | None = None  # where the reference portal page is served, if it is
 
     def save(self, state_dir: Path) -> Path:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path = state_dir / "stack.json"
-        # Created private: it holds the local stack's keys (test-mode values, but keys all the same).
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(asdict(self), file, indent=2)
-        return path
+        return _write_private(state_dir / "stack.json", asdict(self))
+
+    def save_sam_env_vars(self, state_dir: Path) -> Path:
+        """`.local/env.json` for `sam local invoke/start-api --env-vars`: these settings for every function, with
+        this machine's loopback addresses as the containers reach them."""
+        settings = dict(self.environment)
+        for name in ("DATABASE_URL", "STRIPE_API_BASE"):
+            settings[name] = _as_seen_from_docker(settings[name])
+        settings["FIREBASE_AUTH_EMULATOR_HOST"] = f"{DOCKER_HOST}:9099"  # decoded, never called, in emulator mode
+        return _write_private(state_dir / "env.json", {"Parameters": settings})
+
+
+def _write_private(path: Path, document: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created private: it holds the local stack's keys (test-mode values, but keys all the same).
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(document, file, indent=2)
+    return path
+
+
+def _as_seen_from_docker(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        return url  # a SQLite file (which containers cannot open), or a host they reach as it is
+    credentials, _, address = parts.netloc.rpartition("@")
+    address = address.replace(parts.hostname, DOCKER_HOST, 1)
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{address}" if credentials else address))
 
 
 class StackNotRunning(RuntimeError):

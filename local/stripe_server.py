@@ -3,6 +3,9 @@
 - `/v1/...`: the Stripe API double (tests/doubles/stripe_double.py) that the functions' SDK talks to.
 - `/checkout/{session_id}`: a minimal payment page; `/local/checkout/sessions/{id}/pay` behind it completes an
   open Checkout Session with Stripe's test cards or a test bank account (see TEST_CARDS, TEST_BANK_ACCOUNTS).
+- `/js/stripe.js`: a stand-in for Stripe.js with the embedded Checkout subset a portal uses (`Stripe(key)`,
+  `initEmbeddedCheckout({fetchClientSecret})`, `mount`, `destroy`): it mounts the payment page in an iframe and
+  sends the browser to the session's `return_url` when the payment completes, as Stripe.js does.
 - Webhooks: every event is POSTed, signed with the endpoint's secret (a fresh `Stripe-Signature` per attempt),
   to the configured endpoint; non-2xx answers and connection errors are retried with exponential backoff.
   Switches (`/local/webhooks`) turn delivery off, send duplicates, or deliver out of order.
@@ -33,6 +36,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -545,59 +549,67 @@ class LocalStripe:
             summary = self.checkout.summary(session_id)
         except PaymentRefused as refused:
             return _PAGE.format(title="Checkout", body=f"<p>{html.escape(refused.message)}</p>")
-        return _PAGE.format(title=f"Pay {html.escape(summary['amount'])}", body=_checkout_body(summary))
+        title = f"Pay {html.escape(summary['amount'])}"
+        if summary["status"] != "open":
+            back = summary["redirect_url"]
+            link = f' <a href="{html.escape(back)}">Return to the portal</a>' if back else ""
+            return _PAGE.format(title=title, body=f"<p>This Checkout Session is {summary['status']}.{link}</p>")
+        return _PAGE.format(title=title, body=_checkout_body(summary))
 
 
 def _checkout_body(summary: Json) -> str:
+    """The payment page: what Stripe's page asks for, with Stripe's test cards and bank accounts to pick from.
+    Its behaviour is js/checkout.js (no inline handlers: an inline `onclick` resolves names against the button's
+    own properties first)."""
     metadata = summary["metadata"]
     cards = "".join(
-        f'<option value="{number}">{number[:4]} {number[4:8]} {number[8:12]} {number[12:]} — '
-        f"{html.escape(card.message)}</option>" for number, card in TEST_CARDS.items()
+        f'<option value="{number[:4]} {number[4:8]} {number[8:12]} {number[12:]}">{html.escape(card.message)}</option>'
+        for number, card in TEST_CARDS.items()
     )
     accounts = "".join(
-        f'<option value="{number}">{number} — {html.escape(text)}</option>'
-        for number, (_, text) in TEST_BANK_ACCOUNTS.items()
+        f'<option value="{number}">{html.escape(text)}</option>' for number, (_, text) in TEST_BANK_ACCOUNTS.items()
     )
+    # Stripe offers a US bank debit only for USD; the double refuses it for other currencies.
+    bank = "" if summary["currency"] != "usd" else f"""
+<fieldset><legend>US bank account</legend>
+  <label>Account number (routing 110000000)
+    <input id="account" value="000123456789" list="test-accounts" autocomplete="off" required></label>
+  <datalist id="test-accounts">{accounts}</datalist>
+  <button id="debit" type="button">Debit {html.escape(summary["amount"])}</button>
+</fieldset>"""
     state = f"{summary['status']} / {summary['payment_status']}"
     return f"""
-<p>Invoice <b>{html.escape(metadata.get("invoiceNumber", "?"))}</b> ({html.escape(metadata.get("invoiceId", "?"))}),
-paid by contact {html.escape(metadata.get("contactId", "?"))}: <b>{html.escape(summary["amount"])}</b></p>
-<p>Session <code>{html.escape(summary["id"])}</code> is <b id="state">{html.escape(state)}</b>.</p>
+<main id="checkout" data-session="{html.escape(summary["id"])}">
+<p>Invoice <b>{html.escape(metadata.get("invoiceNumber", "?"))}</b>:
+<b class="amount">{html.escape(summary["amount"])}</b></p>
 <fieldset><legend>Card</legend>
-  <select id="card">{cards}</select> <button onclick="pay({{card: value('card')}})">Pay</button>
-  <div id="auth" hidden>3D Secure:
-    <button onclick="post('authenticate', {{approve: true}})">Complete authentication</button>
-    <button onclick="post('authenticate', {{approve: false}})">Fail authentication</button></div>
-</fieldset>
-<fieldset><legend>US bank account (routing 110000000)</legend>
-  <select id="account">{accounts}</select> <button onclick="pay({{bank_account: value('account')}})">Debit</button>
-</fieldset>
-<p id="result"></p>
-<script>
-const base = "/local/checkout/sessions/{html.escape(summary["id"])}/";
-function value(id) {{ return document.getElementById(id).value; }}
-async function post(action, body) {{
-  const response = await fetch(base + action, {{method: "POST", headers: {{"content-type": "application/json"}},
-                                              body: JSON.stringify(body)}});
-  const answer = await response.json();
-  const result = document.getElementById("result");
-  document.getElementById("auth").hidden = answer.status !== "requires_action";
-  if (answer.error) {{ result.textContent = "Refused: " + answer.error.message; return; }}
-  if (answer.status === "requires_action") {{
-    result.textContent = "The bank asks the cardholder to authenticate."; return;
-  }}
-  document.getElementById("state").textContent = answer.status + " / " + answer.payment_status;
-  result.innerHTML = answer.redirect_url
-    ? 'Done. <a href="' + encodeURI(answer.redirect_url) + '">Return to the portal</a>' : "Done.";
-}}
-function pay(body) {{ post("pay", body); }}
-</script>"""
+  <label>Card number <input id="card" value="4242 4242 4242 4242" list="test-cards" inputmode="numeric"
+    autocomplete="off" required></label>
+  <datalist id="test-cards">{cards}</datalist>
+  <button id="pay" type="button">Pay {html.escape(summary["amount"])}</button>
+  <div id="authenticate" hidden><p>3D Secure: the bank asks the cardholder to authenticate.</p>
+    <button id="approve" type="button">Complete authentication</button>
+    <button id="deny" type="button">Fail authentication</button></div>
+</fieldset>{bank}
+<p id="result" role="alert"></p>
+<p class="session">Session <code>{html.escape(summary["id"])}</code>: <span id="state">{html.escape(state)}</span></p>
+</main>
+<script src="/js/checkout.js"></script>"""
 
 
 _PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:44rem;margin:2rem auto}} fieldset{{margin:1rem 0}}</style></head>
-<body><h1>{title}</h1><p><i>Local Stripe double — test mode, no real money.</i></p>{body}</body></html>"""
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title><link rel="icon" href="data:,">
+<style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem;color:#1a1f36}}
+h1{{font-size:1.3rem}} fieldset{{margin:1rem 0;border:1px solid #d5dbe1;border-radius:6px}}
+label{{display:block;margin:.3rem 0}} input{{font:inherit;padding:.3rem;width:16rem}}
+button{{font:inherit;padding:.35rem .8rem;margin:.3rem .3rem 0 0;border:0;border-radius:4px;background:#635bff;
+color:#fff;cursor:pointer}} #deny{{background:#8792a2}} #result{{min-height:1.2em;color:#b3093c}}
+#result.done{{color:#0a7e3e}} .session,.test-mode{{color:#697386;font-size:.85rem}}</style></head>
+<body><h1>{title}</h1><p class="test-mode">Local Stripe double: test mode, no real money.</p>{body}</body></html>"""
+
+
+# The browser-side files of the double: the payment page's script and the Stripe.js stand-in.
+_SCRIPTS = {name: (Path(__file__).parent / "stripe_js" / name) for name in ("checkout.js", "stripe.js")}
 
 
 class _Server(ThreadingHTTPServer):
@@ -626,7 +638,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         if path.startswith("/checkout/") and self.command == "GET":
             page = local.checkout_page(path.removeprefix("/checkout/")).encode()
-            self._send(200, {"Content-Type": "text/html; charset=utf-8"}, page)
+            self._send(200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page)
+            return
+        if path.startswith("/js/") and self.command == "GET" and path.removeprefix("/js/") in _SCRIPTS:
+            script = _SCRIPTS[path.removeprefix("/js/")].read_bytes()
+            self._send(200, {"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-store"}, script)
             return
         try:
             payload = json.loads(body) if body else {}

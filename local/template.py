@@ -1,5 +1,6 @@
 """What template.yaml declares, read once for everything that runs the functions off AWS: the functions'
-code and handler (the tests, the local API, `make invoke`) and their HTTP API routes (the local API).
+code and handler (the tests, the local API, `make invoke`), their HTTP API routes (the local API) and their
+schedules (the local scheduler).
 
 Nothing is written twice: a route or handler added to the template is served locally without other changes.
 """
@@ -153,6 +154,35 @@ def function_url_routes() -> list[Route]:
     as that URL."""
     resources = template()["Resources"]
     return [r for r in http_routes() if (resources[r.function]["Properties"] or {}).get("FunctionUrlConfig")]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A function EventBridge (Scheduler) invokes on AWS at a fixed rate."""
+
+    function: str
+    expression: str  # as in the template: rate(10 minutes)
+    every_seconds: int
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def scheduled_functions() -> list[Schedule]:
+    """Every Schedule/ScheduleV2 event with a rate() expression, in template order."""
+    resources = template()["Resources"]
+    found = []
+    for logical_id in functions():
+        for event in (resources[logical_id]["Properties"].get("Events") or {}).values():
+            if event.get("Type") not in ("Schedule", "ScheduleV2"):
+                continue
+            expression = str((event.get("Properties") or {}).get("ScheduleExpression", ""))
+            rate = _RATE.fullmatch(expression)
+            if rate is None:
+                raise ValueError(f"{logical_id}: only rate() schedules are run locally, not {expression!r}")
+            found.append(Schedule(logical_id, expression, int(rate[1]) * _UNIT_SECONDS[rate[2].rstrip("s")]))
+    return found
 
 
 def _referenced(value: Any) -> str:

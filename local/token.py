@@ -4,9 +4,11 @@ The token is what the Auth emulator issues: unsigned (`alg: none`), with the cla
 the local project. The functions accept it only in emulator mode (FIREBASE_AUTH_EMULATOR_HOST, which `make dev`
 sets and the layer refuses on AWS); anywhere else it is rejected like any forged token.
 
-    python -m local.token            # alice
-    python -m local.token bob        # a name, contact id, Firebase uid or email of a seeded contact
+    python -m local.token alice      # a name, contact id, Firebase uid or email of a seeded contact
     python -m local.token --uid some-firebase-uid
+
+`sign_in_with_password` is the Auth emulator's email/password sign-in for the seeded contacts, which the
+reference portal's server answers in place of the emulator (local/portal_server.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from local.seed import find_contact
+from local.seed import CONTACTS, find_contact
 from local.stack import FUNCTION_DEFAULTS, StackNotRunning, load_stack
 
 TOKEN_LIFETIME_SECONDS = 3600
@@ -44,6 +46,28 @@ def emulator_id_token(project_id: str, uid: str, email: str | None = None, now: 
     return f"{_base64url(header)}.{_base64url(claims)}."
 
 
+class SignInRefused(Exception):
+    """The Identity Toolkit error code the emulator answers with (HTTP 400)."""
+
+
+def sign_in_with_password(project_id: str, email: str, password: str) -> dict[str, Any]:
+    """What the Auth emulator answers to `accounts:signInWithPassword` for a seeded contact: an ID token for its
+    uid. The password is the one README's emulator accounts use (`alice-password`)."""
+    person = next((c for c in CONTACTS if c.email == (email or "").strip().lower()), None)
+    if person is None or password != person.password:
+        raise SignInRefused("INVALID_LOGIN_CREDENTIALS")
+    return {
+        "kind": "identitytoolkit#VerifyPasswordResponse",
+        "localId": person.firebase_uid,
+        "email": person.email,
+        "displayName": person.full_name,
+        "idToken": emulator_id_token(project_id, person.firebase_uid, person.email),
+        "registered": True,
+        "refreshToken": "",  # no refresh locally: sign in again after an hour
+        "expiresIn": str(TOKEN_LIFETIME_SECONDS),
+    }
+
+
 def project_id() -> str:
     """FIREBASE_PROJECT_ID, else the running stack's, else the local default."""
     if os.environ.get("FIREBASE_PROJECT_ID"):
@@ -61,11 +85,16 @@ def _base64url(value: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print an emulator ID token for a seeded contact.")
-    parser.add_argument("contact", nargs="?", default="alice", help="name, id, uid or email (default: alice)")
+    parser.add_argument("contact", nargs="?", help="a seeded contact's name, id, uid or email")
     parser.add_argument("--uid", help="any Firebase uid instead of a seeded contact")
     args = parser.parse_args(argv)
     if args.uid:
         uid, email = args.uid, None
+    elif not args.contact:
+        # Never a token for someone the caller did not name: it would act as that contact.
+        known = "|".join(c.name for c in CONTACTS)
+        print(f"name the contact to make a token for: make token CONTACT={known}", file=sys.stderr)
+        return 2
     else:
         try:
             person = find_contact(args.contact)

@@ -3,7 +3,8 @@
     make stripe-events ARGS=failed               # events whose processing failed
     make stripe-events ARGS="reprocess evt_..."  # apply a stored event again
 
-(DATABASE_URL names the database; the layer must be importable: the make target sets PYTHONPATH.)
+The database is DATABASE_URL's, else the running local stack's (`make dev`), like the other local tools. The
+layer must be importable: the make target sets PYTHONPATH.
 
 Reprocessing runs the same code as the webhook, in one transaction, and is a no-op for an event that was
 processed already; it is for events recorded with an error once their cause is fixed (Stripe also retries
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from billing.db import transaction
@@ -30,12 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     reprocess.add_argument("event_id")
     args = parser.parse_args(argv)
 
+    if not os.environ.get("DATABASE_URL"):
+        from local.stack import StackNotRunning, load_stack
+
+        try:
+            os.environ["DATABASE_URL"] = load_stack().environment["DATABASE_URL"]
+        except StackNotRunning as error:
+            print(f"stripe-events: set DATABASE_URL to the database to look at, or {error}", file=sys.stderr)
+            return 2
     configure(Need.DATABASE)
     if args.command == "failed":
         with transaction() as conn:
-            for event in unprocessed_events(conn):
-                print(json.dumps({"id": event.id, "type": event.type, "invoiceId": event.invoice_id,
-                                  "receivedAt": event.received_at.isoformat(), "outcome": event.outcome}))
+            failed = unprocessed_events(conn)
+        for event in failed:
+            print(json.dumps({"id": event.id, "type": event.type, "invoiceId": event.invoice_id,
+                              "receivedAt": event.received_at.isoformat(), "outcome": event.outcome}))
+        if not failed:  # said on stderr: stdout stays one JSON object per failed event
+            print("stripe-events: no failed events (every stored event was processed)", file=sys.stderr)
         return 0
     try:
         outcome = reprocess_stored_event(args.event_id)

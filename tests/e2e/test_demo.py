@@ -1,5 +1,6 @@
-"""`make dev` then `make demo`, end to end: the dev command brings up the API server and the Stripe double server
-as separate processes; the demo drives the whole payment flow over real HTTP, with real webhook deliveries.
+"""`make dev` then `make demo`, end to end: the dev command brings up the API server, the Stripe double server, the
+reference portal and the scheduler as separate processes; the demo drives the whole payment flow over real HTTP,
+with real webhook deliveries, and leaves the stack as it found it.
 
 Run on the embedded default (a SQLite file) and on PostgreSQL (DATABASE_URL set)."""
 
@@ -14,28 +15,30 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from billing.db import create_database_engine
+from billing.schema import invoice as invoice_table
 from tests.support.database import ROOT, create_database, drop_database
-
-STARTUP_SECONDS = 60
-# Settings the suite sets for the in-process functions: the dev stack must choose its own.
-SUITE_SETTINGS = ("DATABASE_URL", "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_SECRET_KEY",
-                  "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "PORTAL_URL")
+from tests.support.dev_stack import RunningStack, dev_stack, run_make
 
 
-def stack_environment(state_dir: Path, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SUITE_SETTINGS}
-    env |= {"PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)]),
-            "LOCAL_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return env
+@pytest.fixture
+def running_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningStack]:
+    """`python -m local.dev` on free ports (on SQLite unless parametrized "postgresql")."""
+    database = getattr(request, "param", "sqlite")
+    database_url = create_database(f"billing_e2e_{uuid.uuid4().hex[:10]}") if database == "postgresql" else None
+    try:
+        with dev_stack(tmp_path, "--bank-debit-settle-seconds", "0.5", "--schedule-seconds", "1",
+                       database_url=database_url) as running:
+            yield running
+    finally:
+        if database_url:
+            drop_database(database_url)
 
 
 def listening(url: str) -> bool:
@@ -55,59 +58,23 @@ def gone(pid: int) -> bool:
     return False
 
 
-@dataclass
-class RunningStack:
-    stack: dict
-    env: dict[str, str]
-    state_dir: Path
-    dev: subprocess.Popen
-
-
-@pytest.fixture
-def running_stack(request, tmp_path: Path) -> Iterator[RunningStack]:
-    """`python -m local.dev` on free ports (on SQLite unless parametrized "postgresql"), stopped (SIGTERM, as
-    Ctrl-C would) whatever the test does."""
-    database = getattr(request, "param", "sqlite")
-    database_url = create_database(f"billing_e2e_{uuid.uuid4().hex[:10]}") if database == "postgresql" else None
-    env = stack_environment(tmp_path, database_url)
-    log = (tmp_path / "dev.log").open("w")
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "local.dev", "--api-port", "0", "--stripe-port", "0",
-         "--bank-debit-settle-seconds", "0.5", "--webhook-retry-base-seconds", "0.05"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        stack_file = tmp_path / "stack.json"
-        while not stack_file.exists():
-            assert dev.poll() is None, (tmp_path / "dev.log").read_text()
-            assert time.monotonic() < deadline, "the stack did not come up:\n" + (tmp_path / "dev.log").read_text()
-            time.sleep(0.1)
-        yield RunningStack(json.loads(stack_file.read_text()), env, tmp_path, dev)
-    finally:
-        if dev.poll() is None:
-            dev.send_signal(signal.SIGTERM)
-        try:
-            dev.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            dev.kill()
-            dev.wait()
-        log.close()
-        if database_url:
-            drop_database(database_url)
+def listings(running: RunningStack) -> dict[str, object]:
+    return {uid: running.api("GET", "/api/client/billing", uid) for uid in ("demo-uid-alice", "demo-uid-carol")}
 
 
 @pytest.mark.parametrize("running_stack", ["sqlite", "postgresql"], indirect=True)
-def test_make_dev_brings_the_stack_up_and_the_demo_passes(running_stack) -> None:
+def test_make_dev_brings_the_stack_up_and_the_demo_passes_and_leaves_it_as_it_was(running_stack) -> None:
     stack, env, state_dir = running_stack.stack, running_stack.env, running_stack.state_dir
-    dev_log = (state_dir / "dev.log").read_text()
+    dev_log = running_stack.log()
     # The banner says where everything listens, with a curl for every route of template.yaml
-    assert stack["api_url"] in dev_log and stack["stripe_url"] in dev_log
+    assert stack["api_url"] in dev_log and stack["stripe_url"] in dev_log and stack["portal_url"] in dev_log
     for path in ("/api/client/billing", "/api/client/billing/inv_demo_usd/checkout",
                  "/api/client/billing/inv_demo_usd/verify/$SESSION_ID", "/api/webhook/stripe"):
         assert f'{stack["api_url"]}{path}"' in dev_log
     if "DATABASE_URL" not in env:
         assert stack["environment"]["DATABASE_URL"] == f"sqlite:///{state_dir / 'billing.sqlite3'}"
+    before = listings(running_stack)
+    switches = running_stack.stripe("GET", "/local/webhooks")
 
     demo = subprocess.run([sys.executable, "-m", "local.demo", "--wait-seconds", "20"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -120,34 +87,90 @@ def test_make_dev_brings_the_stack_up_and_the_demo_passes(running_stack) -> None
     # Never a credential on the terminal
     assert "_secret_" not in demo.stdout + demo.stderr
     assert "Bearer" not in demo.stdout + demo.stderr
+    # The stack as the demo found it: the same listings, the same switches, and the banner's checkout curl works
+    assert listings(running_stack) == before
+    assert running_stack.stripe("GET", "/local/webhooks") == switches
+    status, body = running_stack.api("POST", "/api/client/billing/inv_demo_usd/checkout", "demo-uid-alice")
+    assert status == 200 and body["sessionId"].startswith("cs_test_")
 
 
 def test_the_demo_fails_when_a_step_does_not_end_as_the_seed_says(running_stack) -> None:
-    # Given INV-DEMO-001 already paid, although the seed has it pending
-    stack, env = running_stack.stack, running_stack.env
-    engine = create_database_engine(stack["environment"]["DATABASE_URL"])
+    # Given Alice is no longer linked to a company
+    engine = create_database_engine(running_stack.stack["environment"]["DATABASE_URL"])
     with engine.begin() as conn:
-        conn.execute(text("UPDATE \"Invoice\" SET status = 'paid' WHERE id = 'inv_demo_usd'"))
+        conn.execute(text("""UPDATE "Contact" SET "contactCompanyId" = NULL WHERE id = 'ct_demo_alice'"""))
     engine.dispose()
 
-    demo = subprocess.run([sys.executable, "-m", "local.demo", "--no-reset", "--wait-seconds", "2"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    demo = subprocess.run([sys.executable, "-m", "local.demo", "--wait-seconds", "2"], cwd=ROOT,
+                          env=running_stack.env, capture_output=True, text=True, timeout=120)
 
-    # Then the step that pays it fails, the others still run, and the exit status says so
+    # Then her steps fail, the others still run, and the exit status says so
     assert demo.returncode == 1, demo.stdout + demo.stderr
-    assert "FAIL 2. Alice pays inv_demo_usd" in demo.stdout
+    assert "FAIL 1. Alice lists" in demo.stdout and "FAIL 2. Alice pays" in demo.stdout
     assert "== 6." in demo.stdout
     assert "demo FAILED" in demo.stdout
+    # and its invoices are gone all the same
+    engine = create_database_engine(running_stack.stack["environment"]["DATABASE_URL"])
+    with engine.begin() as conn:
+        assert conn.execute(text("""SELECT count(*) FROM "Invoice" WHERE "invoiceNumber" LIKE 'INV-DEMO-00_-%'""")
+                            ).scalar() == 0
+    engine.dispose()
 
 
-def test_stopping_dev_stops_both_servers(running_stack) -> None:
+def test_the_scheduled_reconcile_recovers_a_payment_whose_webhook_was_lost(running_stack) -> None:
+    # Given Bob paid while Stripe could not reach the webhook, and nobody came back to verify
+    running_stack.stripe("POST", "/local/webhooks", {"enabled": False})
+    status, body = running_stack.api("POST", "/api/client/billing/inv_demo_jpy/checkout", "demo-uid-bob")
+    assert status == 200
+    running_stack.stripe("POST", f"/local/checkout/sessions/{body['sessionId']}/pay", {"card": "4242424242424242"})
+    # ... longer ago than RECONCILE_AFTER_MINUTES (30)
+    engine = create_database_engine(running_stack.stack["environment"]["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(invoice_table.update().where(invoice_table.c.id == "inv_demo_jpy")
+                     .values(updatedAt=datetime.now(UTC) - timedelta(hours=1)))
+    engine.dispose()
+
+    # Then the scheduled run (every second here, every ten minutes on AWS) records it paid by Bob
+    deadline = time.monotonic() + 30
+    while True:
+        _, listing = running_stack.api("GET", "/api/client/billing", "demo-uid-bob")
+        invoice = next(i for i in listing["invoices"] if i["id"] == "inv_demo_jpy")
+        if invoice["status"] == "paid" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert (invoice["status"], invoice["paidByContactId"]) == ("paid", "ct_demo_bob"), running_stack.log()[-3000:]
+    assert "schedule ReconcileFunction ->" in running_stack.log()
+
+
+def test_stopping_dev_stops_every_server(running_stack) -> None:
     stack = running_stack.stack
-    assert listening(stack["api_url"]) and listening(stack["stripe_url"])
+    assert listening(stack["api_url"]) and listening(stack["stripe_url"]) and listening(stack["portal_url"])
+    assert set(stack["pids"]) == {"dev", "api", "stripe", "portal", "scheduler"}
 
     running_stack.dev.send_signal(signal.SIGTERM)
 
     assert running_stack.dev.wait(timeout=20) == 0
     # The servers were its children: it waited for them, so they are gone too
-    assert gone(stack["pids"]["api"]) and gone(stack["pids"]["stripe"])
+    assert all(gone(pid) for name, pid in stack["pids"].items() if name != "dev")
     assert not listening(stack["api_url"]) and not listening(stack["stripe_url"])
+    assert not listening(stack["portal_url"])
     assert not (running_stack.state_dir / "stack.json").exists()
+
+
+def test_plain_make_doctor_checks_the_running_stack_and_its_sam_env_vars_file_is_written(running_stack) -> None:
+    doctor = run_make("doctor", env=running_stack.env)
+
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert f"checking the running local stack (`make dev`, API {running_stack.stack['api_url']})" in doctor.stdout
+    for server in ("API", "Stripe double", "portal"):
+        assert f"ok       the {server} answers" in doctor.stdout
+    assert "doctor: all good" in doctor.stdout
+    # .local/env.json: the stack's settings in `sam local --env-vars` format, as the containers reach this machine
+    env_vars = running_stack.state_dir / "env.json"
+    assert env_vars.stat().st_mode & 0o777 == 0o600
+    parameters = json.loads(env_vars.read_text())["Parameters"]
+    assert parameters["STRIPE_API_BASE"] == running_stack.stack["stripe_url"].replace("127.0.0.1",
+                                                                                       "host.docker.internal")
+    assert parameters["PORTAL_URL"] == running_stack.stack["portal_url"]
+    checked = run_make("doctor", f"ARGS=--env-file {env_vars} --no-database", env=running_stack.env)
+    assert checked.returncode == 0, checked.stdout

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from local import doctor
 from local.stack import sqlite_url
-from tests.support.database import migrate
+from tests.support.database import ROOT, migrate
+from tests.support.dev_stack import stack_environment
 
 GOOD_LOCAL = {
     "FIREBASE_PROJECT_ID": "demo-billing",
@@ -50,7 +53,10 @@ def test_every_missing_setting_is_named() -> None:
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"STRIPE_SECRET_KEY": "pk_test_51Habcdefghijk"}, "publishable key"),
     ({"STRIPE_SECRET_KEY": "whsec_abcdefghijklmnop"}, "look swapped"),
-    ({"STRIPE_SECRET_KEY": "sk_test_"}, "not a Stripe secret key"),
+    ({"STRIPE_SECRET_KEY": "sk_test_abc"}, "STRIPE_SECRET_KEY starts like a Stripe key (sk_test_...) but is cut "
+                                           "short"),
+    ({"STRIPE_SECRET_KEY": "sk_test_"}, "starts like a Stripe key (sk_test_...) but is cut short"),
+    ({"STRIPE_SECRET_KEY": "stripe-key-1234567890"}, "not a Stripe secret key (it starts with sk_test_ or sk_live_)"),
     ({"STRIPE_WEBHOOK_SECRET": "abcdefghijklmnop"}, "not a webhook signing secret"),
     ({"STRIPE_WEBHOOK_SECRET": "whsec_live_abcdefghijk"}, "different modes (STRIPE_SECRET_KEY is test, "
                                                           "STRIPE_WEBHOOK_SECRET is live)"),
@@ -156,3 +162,21 @@ def test_the_command_exits_0_when_all_is_good(tmp_path, database_url, capsys) ->
 
     assert doctor.main(["--env-file", str(env_file)]) == 0
     assert "doctor: all good" in capsys.readouterr().out
+
+
+def test_without_a_running_stack_plain_doctor_checks_the_environment_and_says_so(tmp_path) -> None:
+    env = {**stack_environment(tmp_path), **GOOD_LOCAL, "DATABASE_URL": "sqlite:///unused"}
+
+    result = subprocess.run([sys.executable, "-m", "local.doctor", "--no-database"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checking the environment (no local stack is running: with one, `make doctor` checks it)" in result.stdout
+
+
+def test_doctor_stack_without_a_running_stack_says_how_to_start_one(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "local.doctor", "--stack"], cwd=ROOT,
+                            env=stack_environment(tmp_path), capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert "start it with `make dev`" in result.stderr

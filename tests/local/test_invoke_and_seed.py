@@ -5,40 +5,31 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from billing.db import create_database_engine
 from local import seed
-from local.stack import sqlite_url
 from local.token import emulator_id_token
-from tests.support.database import ROOT, migrate
-
-SUITE_SETTINGS = ("DATABASE_URL", "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_SECRET_KEY",
-                  "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "PORTAL_URL")
-
-
-@pytest.fixture
-def seeded(tmp_path: Path) -> str:
-    url = sqlite_url(tmp_path)
-    migrate(url)
-    engine = create_database_engine(url)
-    seed.seed(engine)
-    engine.dispose()
-    return url
+from tests.support.database import ROOT
+from tests.support.dev_stack import run_make, stack_environment
 
 
 def run(module: str, *args: str, state_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in SUITE_SETTINGS}
-    env |= {"PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)]),
-            "LOCAL_STATE_DIR": str(state_dir)}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=stack_environment(state_dir),
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def make(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    return run_make(*args, env=stack_environment(state_dir))
+
+
+def response_body(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(json.loads(result.stdout)["body"])
 
 
 def test_the_list_sample_lists_the_seeded_invoices(seeded, tmp_path) -> None:
@@ -52,21 +43,30 @@ def test_the_list_sample_lists_the_seeded_invoices(seeded, tmp_path) -> None:
     assert invoices[1]["amount"] == 500 and invoices[2] == {**invoices[2], "amount": 150000, "currency": "JPY"}
 
 
-def test_the_webhook_sample_signed_now_is_applied_to_the_seeded_invoice(seeded, tmp_path) -> None:
+def test_make_invoke_prints_the_response_alone_on_stdout(seeded, tmp_path) -> None:
+    result = make("invoke", "FUNCTION=ListInvoicesFunction", "EVENT=events/list_invoices.json", state_dir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("{")  # no command line echoed before it
+    assert response_body(result)["invoices"][0]["id"] == "inv_demo_deposit"
+
+
+def test_the_webhook_sample_signed_now_completes_alices_checkout_of_the_seeded_invoice(seeded, tmp_path) -> None:
+    # The seed has Alice's checkout of INV-DEMO-001 open with the sample's session: the webhook completes it
     result = run("local.invoke", "StripeWebhookFunction", "-e", "events/stripe_webhook.json", "--sign",
                  state_dir=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    body = json.loads(json.loads(result.stdout)["body"])
-    # The sample's session is paid but is not the invoice's current one (no checkout ran): its payment cannot
-    # settle the invoice, so it is set aside, and held for an operator (checkout did not make that session)
-    assert body == {"received": True, "outcome": "payment_not_applied"}
-    engine = create_database_engine(seeded)
-    with engine.begin() as conn:
-        held = conn.execute(text('SELECT "invoiceId", reason, status FROM "UnappliedPayment"')).mappings().all()
-    engine.dispose()
-    assert [dict(row) for row in held] == [
-        {"invoiceId": "inv_demo_usd", "reason": "not_current_session", "status": "held"}]
+    assert response_body(result) == {"received": True, "outcome": "paid"}
+    assert '"level":"ERROR"' not in result.stderr.replace(" ", "")
+    listing = response_body(run("local.invoke", "ListInvoicesFunction", "-e", "events/list_invoices.json",
+                                state_dir=tmp_path))
+    paid = next(i for i in listing["invoices"] if i["id"] == "inv_demo_usd")
+    assert (paid["status"], paid["paidByContactId"]) == ("paid", "ct_demo_alice")
+    # Once more: Stripe's retry of the same event, recognised
+    again = run("local.invoke", "StripeWebhookFunction", "-e", "events/stripe_webhook.json", "--sign",
+                state_dir=tmp_path)
+    assert response_body(again) == {"received": True, "duplicate": True}
 
 
 def test_a_stale_sample_signature_is_refused(seeded, tmp_path) -> None:
@@ -116,6 +116,14 @@ def test_emulator_tokens_are_unsigned_id_tokens_for_the_project() -> None:
 def test_an_unknown_contact_gets_no_token(tmp_path) -> None:
     result = run("local.token", "mallory", state_dir=tmp_path)
     assert result.returncode == 2 and "alice (ct_demo_alice)" in result.stderr and result.stdout == ""
+
+
+def test_make_token_without_a_contact_names_the_choices_and_prints_no_token(tmp_path) -> None:
+    result = make("-s", "token", state_dir=tmp_path)
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "make token CONTACT=alice|bob|carol" in result.stderr
 
 
 def test_seeding_again_resets_the_seeded_rows_and_leaves_others_alone(seeded) -> None:

@@ -18,6 +18,7 @@ import pytest
 import stripe
 
 from local.stripe_server import DeliverySettings, LocalStripe
+from tests.support.http import request_json
 
 SECRET = "whsec_test_local_server_suite"
 BASE = 0.05  # retry backoff base in these tests (seconds)
@@ -88,14 +89,7 @@ def local_stripe(endpoint: Endpoint) -> Iterator[LocalStripe]:
 
 
 def call(server: LocalStripe, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server.url + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return request_json(method, server.url + path, body)
 
 
 def open_session(server: LocalStripe, currency: str = "usd", amount: int = 50000) -> str:
@@ -234,6 +228,25 @@ def test_the_payment_page_shows_the_invoice_and_escapes_it(local_stripe) -> None
 
     assert "500.00 USD" in page and "4242 4242 4242 4242" in page and "000222222227" in page
     assert "<script>alert(1)</script>" not in page
+
+
+def test_a_completed_session_page_offers_the_way_back_instead_of_a_form(local_stripe) -> None:
+    session_id = open_session(local_stripe)
+    pay(local_stripe, session_id, card="4242424242424242")
+
+    with urllib.request.urlopen(f"{local_stripe.url}/checkout/{session_id}", timeout=10) as response:
+        page = response.read().decode()
+
+    assert "This Checkout Session is complete." in page and 'id="pay"' not in page
+    assert f'href="http://localhost:3000/dashboard?session_id={session_id}"' in page
+
+
+def test_the_page_script_and_the_stripe_js_stand_in_are_served(local_stripe) -> None:
+    for name, marker in (("stripe.js", "initEmbeddedCheckout"), ("checkout.js", "stripe-double:complete")):
+        with urllib.request.urlopen(f"{local_stripe.url}/js/{name}", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/javascript")
+            assert marker in response.read().decode()
+    assert call(local_stripe, "GET", "/js/other.js")[0] == 404
 
 
 # ----- webhook delivery ------------------------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+"""The local scheduler runs what template.yaml schedules, with the event EventBridge Scheduler sends."""
+
+from __future__ import annotations
+
+import json
+
+from local.scheduler import scheduler_event
+from local.template import Schedule, scheduled_functions
+from tests.support.database import ROOT
+
+
+def test_the_template_schedules_reconcile_every_ten_minutes_and_the_inbox_retention_daily() -> None:
+    assert scheduled_functions() == [
+        Schedule("ReconcileFunction", "rate(10 minutes)", 600),
+        Schedule("StripeEventRetentionFunction", "rate(1 day)", 86400),
+    ]
+
+
+def test_the_local_event_has_the_shape_of_the_sample_scheduler_event() -> None:
+    sample = json.loads((ROOT / "events" / "reconcile.json").read_text())
+
+    event = scheduler_event(scheduled_functions()[0])
+
+    assert event.keys() == sample.keys()
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.scheduler", "Scheduled Event", {})
