@@ -59,6 +59,23 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
+def migrate_and_seed(database_url: str, *, insert_anyway: bool) -> str:
+    """Migrate, then seed unless the database holds rows of its own (a portal's) and `insert_anyway` is False;
+    what became of the demo data, for the banner. A PostgreSQL database that does not exist ends the start with
+    the `createdb` to run."""
+    seed.require_database(database_url)
+    migrate(database_url)
+    engine = create_database_engine(database_url)
+    try:
+        seed.seed_unless_real_data(engine, insert_anyway=insert_anyway)
+    except seed.SeedRefused as refused:
+        print(f"dev  {refused}", flush=True)
+        return "no demo data inserted: see `dev  ...` above"
+    finally:
+        engine.dispose()
+    return "demo data seeded"
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     """The children import the layer the way Lambda does (/opt/python): from its directory on the path."""
     python_path = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
@@ -116,7 +133,7 @@ def curl_examples(api_url: str, stripe_url: str, routes: list[Route], webhook_pa
 
 
 def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: set[str], schedule_seconds: float,
-           env_vars_file: Path) -> str:
+           env_vars_file: Path, seeded: str = "demo data seeded") -> str:
     shown_database = database_url.split("@")[-1] if "@" in database_url else database_url
     alice = seed.find_contact("alice")
     lines = [
@@ -133,7 +150,7 @@ def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: 
         f"  Webhooks   -> {stack.webhook_url} (signed, retried; switches: curl {stack.stripe_url}/local/webhooks)",
         *[f"  Schedule   {schedule.function} every {schedule_seconds:g} s ({schedule.expression} on AWS)"
           for schedule in scheduled_functions()],
-        f"  Database   {shown_database} (migrated to head, demo data seeded)",
+        f"  Database   {shown_database} (migrated to head, {seeded})",
         f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
         "`make token CONTACT=bob` prints an ID token",
         f"  SAM        {env_vars_file.relative_to(ROOT) if env_vars_file.is_relative_to(ROOT) else env_vars_file}: "
@@ -190,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bank-debit-settle-seconds", type=float, default=5.0,
                         help="negative: bank debits settle only when asked (POST .../settle)")
     parser.add_argument("--webhook-retry-base-seconds", type=float, default=1.0)
+    parser.add_argument("--insert-demo-rows", action="store_true",
+                        help="seed the demo rows even into a DATABASE_URL that holds other rows (a portal's)")
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
 
@@ -215,12 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                                        stripe_url)
 
     print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
-    migrate(environment["DATABASE_URL"])
-    engine = create_database_engine(environment["DATABASE_URL"])
-    try:
-        seed.seed(engine)
-    finally:
-        engine.dispose()
+    seeded = migrate_and_seed(environment["DATABASE_URL"],
+                              insert_anyway=args.insert_demo_rows or not os.environ.get("DATABASE_URL"))
 
     processes: dict[str, subprocess.Popen[Any]] = {}
     stack_file = state_dir / "stack.json"
@@ -259,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         env_vars_file = stack.save_sam_env_vars(state_dir)
         stack.save(state_dir)  # last: the other tools take it as the sign that the stack is up
         print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths, args.schedule_seconds,
-                     env_vars_file), flush=True)
+                     env_vars_file, seeded), flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.2)
         name, failed = next((n, p) for n, p in processes.items() if p.poll() is not None)

@@ -1,10 +1,12 @@
-"""Alembic environment: the database is DATABASE_URL (or the `sqlalchemy.url` a caller sets on the config)."""
+"""Alembic environment: the database is DATABASE_URL (or the `sqlalchemy.url` a caller sets on the config, or the
+open connection it passes as `config.attributes["connection"]`: the migrations then run in the transaction the
+caller began on it, if any)."""
 
 import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 from billing.schema import metadata
 
@@ -29,16 +31,24 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    given: Connection | None = config.attributes.get("connection")
+    if given is not None:
+        run_migrations_on(given)
+        return
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        run_migrations_on(connection)
     engine.dispose()
+
+
+def run_migrations_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 if context.is_offline_mode():

@@ -1,15 +1,25 @@
 """The portal's tables in Prisma naming (Company, Contact, Proposal, Invoice) and ours (StripeCustomer,
 CheckoutSession, StripeEvent).
 
+The portal's four tables are created only in a database that has none of them. In the portal's own database
+(built by Prisma) they are adopted as they are: checked for the columns the code needs (billing/adoption.py),
+never created, altered or locked; a database holding some of them but not all is refused, as is one already
+holding a table of ours. Our tables hold no foreign key into the portal's (billing/schema.py says why); those
+that earlier versions of this revision created are dropped by 0004_portal_adoption.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-27
 """
 
+import logging
+
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql
 
+from billing.adoption import PORTAL_TABLES, PROJECT_TABLES, portal_table_problems, tables_present
 from billing.types import ExactDecimal
 
 revision = "0001"
@@ -23,7 +33,35 @@ def _timestamp(name: str, nullable: bool = True, default: bool = False) -> sa.Co
                      server_default=sa.func.now() if default else None)
 
 
+log = logging.getLogger("alembic.adoption")
+
+
 def upgrade() -> None:
+    inspector = sa.inspect(op.get_bind())
+    ours = tables_present(inspector, PROJECT_TABLES)
+    if ours:
+        names = ", ".join(f'"{table.name}"' for table in ours)
+        raise CommandError(f"the database already has {names}, which this project would create, but no record of "
+                           "this project's migrations (alembic_version): another application's tables? Nothing "
+                           "was changed.")
+    if tables_present(inspector, PORTAL_TABLES):
+        _adopt_the_portals_tables(inspector)
+    else:
+        _create_the_portals_tables()
+    _create_our_tables()
+
+
+def _adopt_the_portals_tables(inspector: sa.Inspector) -> None:
+    problems = portal_table_problems(inspector)
+    if problems:
+        raise CommandError("the portal's tables lack what this project needs: " + "; ".join(problems)
+                           + ". Nothing was changed.")
+    names = ", ".join(f'"{table.name}"' for table in PORTAL_TABLES)
+    log.info("The portal's tables %s are in place with the columns this project needs: adopted as they are "
+             "(not created, altered or locked); creating this project's tables only", names)
+
+
+def _create_the_portals_tables() -> None:
     op.create_table(
         "Company",
         sa.Column("id", sa.Text(), primary_key=True),
@@ -71,16 +109,19 @@ def upgrade() -> None:
     op.create_index("Invoice_proposalId_idx", "Invoice", ["proposalId"])
     op.create_index("Invoice_status_idx", "Invoice", ["status"])
     op.create_index("Invoice_dueDate_idx", "Invoice", ["dueDate"])
+
+
+def _create_our_tables() -> None:
     op.create_table(
         "StripeCustomer",
-        sa.Column("contactId", sa.Text(), sa.ForeignKey("Contact.id"), primary_key=True),
+        sa.Column("contactId", sa.Text(), primary_key=True),
         sa.Column("stripeCustomerId", sa.Text(), nullable=False, unique=True),
         _timestamp("createdAt", nullable=False, default=True),
     )
     op.create_table(
         "CheckoutSession",
         sa.Column("id", sa.Text(), primary_key=True),
-        sa.Column("invoiceId", sa.Text(), sa.ForeignKey("Invoice.id"), nullable=False),
+        sa.Column("invoiceId", sa.Text(), nullable=False),
         sa.Column("contactId", sa.Text(), nullable=False),
         sa.Column("amountMinor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.Text(), nullable=False),
@@ -103,5 +144,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("StripeEvent", "CheckoutSession", "StripeCustomer", "Invoice", "Proposal", "Contact", "Company"):
+    """Drops our tables only. The portal's stay, whoever made them: they hold the portal's data, and an upgrade
+    adopts them again."""
+    for table in ("StripeEvent", "CheckoutSession", "StripeCustomer"):
         op.drop_table(table)

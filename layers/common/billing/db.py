@@ -17,7 +17,7 @@ import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache, lru_cache
 from typing import Any
 
@@ -218,19 +218,24 @@ def _parse_timestamps_fast(pg8000_engine: Engine) -> None:
     """pg8000 reads every timestamp with datetime.strptime (about 13 µs; a listing of 50 invoices holds 150, and
     the first call of a process also compiles strptime's patterns). datetime.fromisoformat reads PostgreSQL's
     output in under 1 µs; whatever it cannot read (infinity, BC dates, years past 9999) still goes to pg8000's
-    own parser. Same instants as before; in a UTC session (RDS's default, ours) the very same values."""
+    own parser. Same instants as before; in a UTC session (RDS's default, ours) the very same values.
+
+    A timestamp without time zone (Prisma's DateTime in the portal's tables) holds UTC, as Prisma Client and these
+    functions write it: it is read as that instant, aware like every other, never as a naive local time."""
     from pg8000 import converters
 
-    def fast(fallback: Any) -> Any:
+    def fast(fallback: Any, zone: tzinfo | None = None) -> Any:
         def parse(text: str) -> Any:
             try:
-                return datetime.fromisoformat(text)
+                value = datetime.fromisoformat(text)
             except ValueError:
-                return fallback(text)
+                value = fallback(text)
+            return value.replace(tzinfo=zone) if zone is not None and isinstance(value, datetime) else value
 
         return parse
 
-    parsers = {_TIMESTAMPTZ_OID: fast(converters.timestamptz_in), _TIMESTAMP_OID: fast(converters.timestamp_in)}
+    parsers = {_TIMESTAMPTZ_OID: fast(converters.timestamptz_in),
+               _TIMESTAMP_OID: fast(converters.timestamp_in, UTC)}
 
     @event.listens_for(pg8000_engine, "connect")
     def _register_parsers(dbapi_connection: Any, _record: Any) -> None:

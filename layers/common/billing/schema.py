@@ -1,8 +1,17 @@
 """Table definitions (SQLAlchemy Core), mirroring the migrations.
 
 The portal's tables keep Prisma's naming ("Invoice", "paidByContactId", ...) so these functions can be pointed
-at the portal's database. The tables after them are ours. `tests/test_migrations.py` checks that
-`alembic upgrade head` produces exactly this metadata.
+at the portal's database (billing/adoption.py): there, they are the portal's, built by Prisma, and may differ in
+what the code does not depend on (a double precision "amount", timestamps without time zone, columns of the
+portal's own). The tables after them are ours; `prisma/billing.prisma` describes them for the portal's Prisma
+schema. `tests/test_migrations.py` checks that `alembic upgrade head` produces exactly this metadata.
+
+Foreign keys: none from our tables into the portal's. The portal deletes its contacts and invoices when it
+decides to, and its deletes never fail because of ours; what our rows record happened at Stripe (a customer made,
+a session opened, money taken, refunded or disputed) and stays readable after the contact or invoice it names is
+gone, under the portal's id, kept as a plain indexed column. Nothing of ours locks or adds triggers to the
+portal's tables either (a foreign key does both to the table it references). The code keeps the references
+sound instead: a row naming an invoice or a contact is written only in the transaction that read it.
 """
 
 from __future__ import annotations
@@ -126,7 +135,7 @@ invoice = Table(
 stripe_customer = Table(
     "StripeCustomer",
     metadata,
-    Column("contactId", Text, ForeignKey("Contact.id"), primary_key=True),
+    Column("contactId", Text, primary_key=True),  # the portal's contact (no foreign key: see above)
     Column("stripeCustomerId", Text, nullable=False, unique=True),
     _timestamp("createdAt", nullable=False, default=True),
 )
@@ -137,7 +146,7 @@ checkout_session = Table(
     "CheckoutSession",
     metadata,
     Column("id", Text, primary_key=True),
-    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=False),
+    Column("invoiceId", Text, nullable=False),
     Column("contactId", Text, nullable=False),
     Column("amountMinor", BigInteger, nullable=False),
     Column("currency", Text, nullable=False),
@@ -172,7 +181,7 @@ payment_adjustment = Table(
     "PaymentAdjustment",
     metadata,
     Column("id", Text, primary_key=True),  # ch_... for refunds, dp_... for disputes
-    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=True),
+    Column("invoiceId", Text, nullable=True),
     Column("paymentIntentId", Text, nullable=True),
     Column("kind", Text, nullable=False),
     Column("amountMinor", BigInteger, nullable=False),
@@ -191,7 +200,7 @@ unapplied_payment = Table(
     "UnappliedPayment",
     metadata,
     Column("id", Text, primary_key=True),  # the PaymentIntent, pi_...
-    Column("invoiceId", Text, ForeignKey("Invoice.id"), nullable=False),
+    Column("invoiceId", Text, nullable=False),
     Column("checkoutSessionId", Text, nullable=True),
     Column("contactId", Text, nullable=True),  # the payer the session names
     Column("amountMinor", BigInteger, nullable=True),

@@ -4,10 +4,13 @@ SQLAlchemy's Numeric on SQLite goes through float, so an amount would silently s
 `ExactDecimal` is NUMERIC on PostgreSQL and, on SQLite, text holding the canonical decimal string of the
 amount. Canonical means one spelling per value ("500", "12.34"; never "500.00" or "5E+2"), so that the
 conditional UPDATEs comparing `amount = :amount` in SQL match exactly when the numbers are equal.
+
+In the portal's database Prisma makes `amount Float` a double precision column: see `amount_of_double`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,10 +29,20 @@ def canonical_decimal(amount: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-class ExactDecimal(TypeDecorator[Decimal]):
-    """An exact decimal: NUMERIC where the database has it, a canonical decimal string on SQLite.
+def amount_of_double(value: float) -> Decimal:
+    """The amount a double precision column holds, as the portal wrote it: the shortest decimal that reads back as
+    this double (Python's repr, and what JavaScript, hence Prisma Client, prints). 100.1 is stored as
+    100.099999999999994315658...; its shortest decimal is 100.1, so it is read as Decimal("100.1"), exactly what a
+    person typed for any amount of up to 15 significant digits. A double left by float arithmetic keeps every
+    digit it needs (0.1 + 0.2 is 0.30000000000000004) and money.to_minor_units refuses it: never rounded."""
+    return Decimal(repr(value))
 
-    Floats are refused on the way in and on the way out (billing.money.parse_amount)."""
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: NUMERIC where the database has it, a canonical decimal string on SQLite; a double precision
+    column of the portal's (Prisma's `Float`) is read with `amount_of_double`.
+
+    Floats are refused on the way in (billing.money.parse_amount)."""
 
     impl = Numeric
     cache_ok = True
@@ -45,7 +58,15 @@ class ExactDecimal(TypeDecorator[Decimal]):
         amount = parse_amount(value)
         return canonical_decimal(amount) if dialect.name == "sqlite" else amount
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Decimal | None]:
+        # The driver's own value, not Numeric's conversion of it: from a double precision column Numeric would make
+        # a Decimal rounded to 10 places (100.1000000000, and 0.30000000000000004 quietly 0.3).
+        def process(value: Any) -> Decimal | None:
+            return self.process_result_value(value, dialect)
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return parse_amount(value)
+        return amount_of_double(value) if isinstance(value, float) else parse_amount(value)

@@ -1,0 +1,75 @@
+"""Pointing the project at a database it did not create: the portal's, built by Prisma.
+
+The portal owns "Company", "Contact", "Proposal" and "Invoice" (`PORTAL_TABLES`): the functions read them and
+write only the payment columns of "Invoice". The migrations create those four tables only in a database that has
+none of them (a new deployment, the local stack); in the portal's database they check what the code needs of them
+(`portal_table_problems`) and never create, alter or lock them. The project's own tables hold no foreign key into
+the portal's (see `billing.schema`), so nothing the project creates touches the portal's tables either.
+
+Not imported by the functions: the migrations and the local tools use it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Float, Integer, Numeric, String, Table, Text
+from sqlalchemy.engine import Inspector
+
+from billing.schema import company, contact, invoice, metadata, proposal
+from billing.types import ExactDecimal
+
+PORTAL_TABLES: tuple[Table, ...] = (company, contact, proposal, invoice)
+PROJECT_TABLES: tuple[Table, ...] = tuple(table for table in metadata.sorted_tables if table not in PORTAL_TABLES)
+
+
+def _quoted(*names: str) -> str:
+    return ".".join(f'"{name}"' for name in names)
+
+
+def tables_present(inspector: Inspector, tables: tuple[Table, ...]) -> list[Table]:
+    """Which of `tables` the database has."""
+    existing = set(inspector.get_table_names())
+    return [table for table in tables if table.name in existing]
+
+
+def portal_table_problems(inspector: Inspector) -> list[str]:
+    """What keeps the project from using the portal's tables as they are: each missing table, each missing column
+    (every column `billing.schema` declares is read or written by the code), each column of a type the code
+    cannot read. Empty when they fit. Columns of the portal's own beyond these are left alone."""
+    present = {table.name for table in tables_present(inspector, PORTAL_TABLES)}
+    problems = [f"table {_quoted(table.name)} is missing" for table in PORTAL_TABLES if table.name not in present]
+    for table in PORTAL_TABLES:
+        if table.name not in present:
+            continue
+        found = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in found:
+                problems.append(f"column {_quoted(table.name, column.name)} is missing")
+            elif not _readable_as(column, found[column.name], inspector.dialect.name):
+                problems.append(f"column {_quoted(table.name, column.name)} is {found[column.name]}, "
+                                f"which the code cannot read as {_kind(column)}")
+    return problems
+
+
+def _kind(column: Column[object]) -> str:
+    if isinstance(column.type, ExactDecimal):
+        return "an amount (NUMERIC or double precision)"
+    if isinstance(column.type, DateTime):
+        return "a timestamp (with or without time zone)"
+    if isinstance(column.type, Integer):
+        return "an integer"
+    return "text"
+
+
+def _readable_as(column: Column[object], found: object, dialect: str) -> bool:
+    """Whether a column of the database's type `found` can stand for the schema's `column`. Prisma's choices are
+    all readable: Float (double precision) for an amount, DateTime (timestamp(3), no time zone) for a time."""
+    if isinstance(column.type, ExactDecimal):
+        # On SQLite the project keeps amounts as decimal text (billing.types.ExactDecimal).
+        return isinstance(found, (Numeric, Float)) or (dialect == "sqlite" and isinstance(found, String))
+    if isinstance(column.type, DateTime):
+        return isinstance(found, DateTime)
+    if isinstance(column.type, Integer):
+        return isinstance(found, Integer)
+    if isinstance(column.type, Text):
+        return isinstance(found, String)
+    return True
