@@ -72,6 +72,14 @@ def alembic_upgrade_head(url: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+def alembic_head() -> str:
+    """The revision `alembic upgrade head` brings a database to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head())
+
+
 def libpq_url(url: str) -> str:
     """The URL as libpq and node-postgres take it (no SQLAlchemy driver name)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

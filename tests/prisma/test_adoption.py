@@ -12,7 +12,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from billing.adoption import PORTAL_TABLES, PROJECT_TABLES
@@ -21,6 +20,7 @@ from tests.prisma.portal import (
     PORTAL_SCHEMA_SQL,
     PORTAL_TABLE_NAMES,
     ROOT,
+    alembic_head,
     alembic_upgrade_head,
     create_database,
     drop_database,
@@ -28,7 +28,7 @@ from tests.prisma.portal import (
     schema_dump,
 )
 
-HEAD = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head()
+HEAD = alembic_head()
 SCHEMA_AT_0003 = Path(__file__).with_name("fixtures") / "schema_at_0003.sql"
 
 

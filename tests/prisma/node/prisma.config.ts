@@ -17,7 +17,7 @@ const TEXT_OID = 25;
 const CHARACTER = 6; // ColumnTypeEnum.Character of @prisma/driver-adapter-utils
 
 type Field = { dataTypeID: number };
-type Result = { fields: Field[]; rows: object };
+type Result = { fields: Field[]; rows: object } | object[];
 type RawResult = { columnTypes: number[]; rows: object };
 type Queryable = {
   catalogTypesRead?: boolean;
@@ -33,6 +33,7 @@ function readCatalogTypes(adapter: object): void {
   const characterColumns = new WeakMap<object, number[]>();
   queryable.performIO = async function (query) {
     const result = await performIO.call(this, query);
+    if (Array.isArray(result)) return result; // a script of several statements (db execute): no columns read
     const characters: number[] = [];
     result.fields.forEach((field, i) => {
       if (field.dataTypeID === CHAR_OID) characters.push(i);
