@@ -26,6 +26,7 @@ from tests.prisma.portal import (
     drop_database,
     run_script,
     schema_dump,
+    table_names,
 )
 
 HEAD = alembic_head()
@@ -38,14 +39,6 @@ def new_database() -> Iterator[str]:
     url = create_database(f"billing_adopt_{uuid.uuid4().hex[:12]}")
     yield url
     drop_database(url)
-
-
-def table_names(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 def scalar(url: str, sql: str) -> object:

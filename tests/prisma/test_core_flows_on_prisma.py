@@ -37,6 +37,13 @@ def session_unit_amount(stripe_double: Any) -> str:
     return str(created.params["line_items"][0]["price_data"]["unit_amount"])
 
 
+def paid_by_card(api: Any, stripe_double: Any, contact: PortalContact, invoice_id: str) -> None:
+    """Checkout, the payer pays, the webhook records it."""
+    _, created = api.checkout(contact, invoice_id)
+    (completed,) = stripe_double.complete_session(created["sessionId"])
+    assert api.deliver(completed)[1]["outcome"] == "paid"
+
+
 @pytest.fixture
 def payer(portal: PortalRows) -> tuple[PortalContact, Callable[..., str]]:
     """A contact of a company, and a maker of that company's invoices."""
@@ -164,9 +171,7 @@ def test_a_checkout_inside_the_window_is_left_to_the_webhook(payer, api, functio
 def test_a_full_refund_moves_the_invoice_to_refunded(payer, api, stripe_double, stored, db) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("1234.56")
-    _, created = api.checkout(contact, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    api.deliver(completed)
+    paid_by_card(api, stripe_double, contact, invoice_id)
     paid = invoice_row(stored, invoice_id)
     (refunded,) = stripe_double.refund(paid["stripePaymentIntentId"])
 
@@ -183,9 +188,7 @@ def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(pa
                                                                               db, db_engine: Engine) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("500.00")
-    _, created = api.checkout(contact, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    api.deliver(completed)
+    paid_by_card(api, stripe_double, contact, invoice_id)
 
     with db_engine.begin() as conn:  # what prisma.contact.delete() sends: no foreign key of ours refuses it
         conn.execute(text('DELETE FROM "Contact" WHERE id = :id'), {"id": contact.id})
@@ -201,9 +204,7 @@ def test_the_portal_deletes_a_paid_invoice_and_its_payment_records_stay(payer, a
                                                                        db, db_engine: Engine) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("500.00")
-    _, created = api.checkout(contact, invoice_id)
-    (completed,) = stripe_double.complete_session(created["sessionId"])
-    api.deliver(completed)
+    paid_by_card(api, stripe_double, contact, invoice_id)
     payment_intent = invoice_row(stored, invoice_id)["stripePaymentIntentId"]
 
     with db_engine.begin() as conn:

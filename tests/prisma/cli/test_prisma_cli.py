@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Table, UniqueConstraint, create_engine, inspect
+from sqlalchemy import Table, UniqueConstraint, create_engine
 
 from billing.adoption import PROJECT_TABLES
 from billing.schema import metadata
@@ -33,6 +33,7 @@ from tests.prisma.portal import (
     alembic_upgrade_head,
     drop_database,
     schema_dump,
+    table_names,
 )
 
 BILLING_TABLES = {table.name for table in PROJECT_TABLES} | {"alembic_version"}
@@ -51,14 +52,6 @@ def throwaway_database(prismas_portal_sql: Path) -> Iterator[str]:
     url = database_built_by_prisma(prismas_portal_sql)
     yield url
     drop_database(url)
-
-
-def table_names(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 def paid_and_partly_refunded(api: Any, stripe_double: Any, written: dict[str, str], uid: str) -> str:
