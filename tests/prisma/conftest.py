@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from billing import db as layer_db
 from billing import settings as layer_settings
 from billing.db import create_database_engine
 from billing.schema import metadata
-from tests.prisma.portal import PortalRows, alembic_upgrade_head, create_portal_database, drop_database
+from tests.prisma.portal import PortalRows, Query, alembic_upgrade_head, create_portal_database, drop_database
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def server_zone_engine(portal_database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def stored(server_zone_engine: Engine) -> Callable[..., list[dict[str, Any]]]:
+def stored(server_zone_engine: Engine) -> Query:
     """Rows as stored, read by another client of the database (server_zone_engine)."""
 
     def query(sql: str, **params: object) -> list[dict[str, Any]]:

@@ -13,9 +13,11 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -101,6 +103,9 @@ def schema_dump(url: str, *tables: str) -> str:
                           capture_output=True, text=True, timeout=60, check=True).stdout
     return re.sub(r"^\\(un)?restrict .*$", "", dump, flags=re.MULTILINE)
 
+
+# A query the tests run: SQL and its parameters in, rows as dicts out (the `db` and `stored` fixtures).
+Query = Callable[..., list[dict[str, Any]]]
 
 _numbers = itertools.count(1)
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from billing import repository
-from tests.prisma.portal import PortalContact, PortalRows, prisma_now
+from tests.prisma.portal import PortalContact, PortalRows, Query, prisma_now
 
-Query = Callable[..., list[dict[str, Any]]]
+Payer = tuple[PortalContact, Callable[..., str]]
 
 # A time the functions wrote, read back raw (timestamp(3), no zone): UTC to the millisecond, so within seconds of
 # now in UTC, and half a day away from now in the server's zone (UTC+14).
@@ -45,14 +45,14 @@ def paid_by_card(api: Any, stripe_double: Any, contact: PortalContact, invoice_i
 
 
 @pytest.fixture
-def payer(portal: PortalRows) -> tuple[PortalContact, Callable[..., str]]:
+def payer(portal: PortalRows) -> Payer:
     """A contact of a company, and a maker of that company's invoices."""
     acme = portal.company()
     return portal.contact(acme), lambda amount="500.00", currency="USD", **kw: portal.invoice(acme, amount,
                                                                                               currency, **kw)
 
 
-def test_the_listing_reads_prismas_columns(payer, api) -> None:
+def test_the_listing_reads_prismas_columns(payer: Payer, api: Any) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("1234.56", due=datetime(2026, 1, 15, 9, 30))  # Prisma writes dueDate in UTC
 
@@ -70,8 +70,9 @@ def test_the_listing_reads_prismas_columns(payer, api) -> None:
     ("1234.56", "USD", "123456"), ("19.99", "USD", "1999"), ("100.1", "USD", "10010"), ("5000", "JPY", "5000"),
     ("5.12", "KWD", "5120"),
 ])
-def test_checkout_charges_the_exact_amount_of_a_double(payer, api, stripe_double, stored, amount, currency,
-                                                       unit_amount) -> None:
+def test_checkout_charges_the_exact_amount_of_a_double(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query, amount: str, currency: str, unit_amount: str
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice(amount, currency)
     before = invoice_row(stored, invoice_id)["updatedAt"]
@@ -85,7 +86,7 @@ def test_checkout_charges_the_exact_amount_of_a_double(payer, api, stripe_double
     assert row["updatedAt"] > before and written_just_now(row["updatedAt"])
 
 
-def test_a_double_is_read_as_the_decimal_the_portal_wrote(payer, db_engine: Engine) -> None:
+def test_a_double_is_read_as_the_decimal_the_portal_wrote(payer: Payer, db_engine: Engine) -> None:
     _, new_invoice = payer
     invoice_id = new_invoice("100.1")
 
@@ -98,8 +99,9 @@ def test_a_double_is_read_as_the_decimal_the_portal_wrote(payer, db_engine: Engi
     assert invoice.updated_at.tzinfo is UTC  # timestamp(3) without time zone, read as the UTC it holds
 
 
-def test_a_double_that_is_not_a_whole_number_of_cents_is_refused_not_rounded(payer, api, stripe_double,
-                                                                             stored) -> None:
+def test_a_double_that_is_not_a_whole_number_of_cents_is_refused_not_rounded(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("0.30000000000000004")  # 0.1 + 0.2 in JavaScript
 
@@ -110,7 +112,7 @@ def test_a_double_that_is_not_a_whole_number_of_cents_is_refused_not_rounded(pay
     assert invoice_row(stored, invoice_id)["stripeCheckoutSessionId"] is None
 
 
-def test_the_webhook_marks_the_invoice_paid_in_utc(payer, api, stripe_double, stored) -> None:
+def test_the_webhook_marks_the_invoice_paid_in_utc(payer: Payer, api: Any, stripe_double: Any, stored: Query) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("100.1")
     _, created = api.checkout(contact, invoice_id)
@@ -128,7 +130,9 @@ def test_the_webhook_marks_the_invoice_paid_in_utc(payer, api, stripe_double, st
     assert listed["paidAt"] == row["paidAt"].isoformat(timespec="milliseconds") + "Z"
 
 
-def test_verify_records_the_payment_when_the_webhook_is_late(payer, api, stripe_double, stored) -> None:
+def test_verify_records_the_payment_when_the_webhook_is_late(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("19.99")
     _, created = api.checkout(contact, invoice_id)
@@ -141,8 +145,9 @@ def test_verify_records_the_payment_when_the_webhook_is_late(payer, api, stripe_
     assert row["status"] == "paid" and written_just_now(row["paidAt"]) and written_just_now(row["updatedAt"])
 
 
-def test_reconciliation_finds_a_checkout_older_than_its_window(payer, api, functions, stripe_double, stored,
-                                                                db) -> None:
+def test_reconciliation_finds_a_checkout_older_than_its_window(
+        payer: Payer, api: Any, functions: Any, stripe_double: Any, stored: Query, db: Query
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("5000", "JPY")
     _, created = api.checkout(contact, invoice_id)
@@ -159,7 +164,9 @@ def test_reconciliation_finds_a_checkout_older_than_its_window(payer, api, funct
     assert written_just_now(row["updatedAt"])
 
 
-def test_a_checkout_inside_the_window_is_left_to_the_webhook(payer, api, functions, stripe_double) -> None:
+def test_a_checkout_inside_the_window_is_left_to_the_webhook(
+        payer: Payer, api: Any, functions: Any, stripe_double: Any
+) -> None:
     # updatedAt read in the server's zone (UTC+14) would look 14 hours old: the invoice would be examined
     contact, new_invoice = payer
     _, created = api.checkout(contact, new_invoice("5.12", "KWD"))
@@ -168,7 +175,9 @@ def test_a_checkout_inside_the_window_is_left_to_the_webhook(payer, api, functio
     assert functions.reconcile({}, None)["examined"] == 0
 
 
-def test_a_full_refund_moves_the_invoice_to_refunded(payer, api, stripe_double, stored, db) -> None:
+def test_a_full_refund_moves_the_invoice_to_refunded(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query, db: Query
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("1234.56")
     paid_by_card(api, stripe_double, contact, invoice_id)
@@ -184,8 +193,9 @@ def test_a_full_refund_moves_the_invoice_to_refunded(payer, api, stripe_double, 
     assert (adjustment["invoiceId"], adjustment["amountMinor"], adjustment["status"]) == (invoice_id, 123456, "full")
 
 
-def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(payer, api, stripe_double, stored,
-                                                                              db, db_engine: Engine) -> None:
+def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query, db: Query, db_engine: Engine
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("500.00")
     paid_by_card(api, stripe_double, contact, invoice_id)
@@ -200,8 +210,9 @@ def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(pa
     assert db('SELECT outcome FROM "StripeEvent"') == [{"outcome": "paid"}]
 
 
-def test_the_portal_deletes_a_paid_invoice_and_its_payment_records_stay(payer, api, stripe_double, stored,
-                                                                       db, db_engine: Engine) -> None:
+def test_the_portal_deletes_a_paid_invoice_and_its_payment_records_stay(
+        payer: Payer, api: Any, stripe_double: Any, stored: Query, db: Query, db_engine: Engine
+) -> None:
     contact, new_invoice = payer
     invoice_id = new_invoice("500.00")
     paid_by_card(api, stripe_double, contact, invoice_id)

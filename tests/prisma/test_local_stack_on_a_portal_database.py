@@ -8,19 +8,17 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from local import seed
-from tests.prisma.portal import ROOT, PortalRows
+from tests.prisma.portal import ROOT, PortalRows, Query
 from tests.support.dev_stack import stack_environment
-
-Query = Callable[..., list[dict[str, Any]]]
 
 
 def run_seed(url: str, state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,8 +38,9 @@ def missing_database_url(portal_database_url: str) -> str:
         hide_password=False)
 
 
-def test_the_seed_inserts_no_demo_rows_into_a_database_holding_real_ones(portal: PortalRows, portal_database_url,
-                                                                        stored, tmp_path) -> None:
+def test_the_seed_inserts_no_demo_rows_into_a_database_holding_real_ones(
+        portal: PortalRows, portal_database_url: str, stored: Query, tmp_path: Path
+) -> None:
     portal.invoice(portal.company("A real customer"))
 
     result = run_seed(portal_database_url, tmp_path)
@@ -53,8 +52,9 @@ def test_the_seed_inserts_no_demo_rows_into_a_database_holding_real_ones(portal:
     assert demo_rows(stored) == 0
 
 
-def test_asked_explicitly_it_seeds_and_writes_every_not_null_column_itself(portal: PortalRows, portal_database_url,
-                                                                          stored, tmp_path) -> None:
+def test_asked_explicitly_it_seeds_and_writes_every_not_null_column_itself(
+        portal: PortalRows, portal_database_url: str, stored: Query, tmp_path: Path
+) -> None:
     portal.company("A real customer")
 
     result = run_seed(portal_database_url, tmp_path, "--insert-demo-rows")
@@ -70,8 +70,9 @@ def test_asked_explicitly_it_seeds_and_writes_every_not_null_column_itself(porta
     assert usd == {"amount": 500.0, "currency": "USD", "status": "pending"}
 
 
-def test_again_on_demo_rows_alone_it_resets_them_without_being_asked(portal_database_url, stored,
-                                                                     tmp_path) -> None:
+def test_again_on_demo_rows_alone_it_resets_them_without_being_asked(
+        portal_database_url: str, stored: Query, tmp_path: Path
+) -> None:
     assert run_seed(portal_database_url, tmp_path, "--insert-demo-rows").returncode == 0
 
     again = run_seed(portal_database_url, tmp_path)
@@ -80,8 +81,9 @@ def test_again_on_demo_rows_alone_it_resets_them_without_being_asked(portal_data
     assert len(stored('SELECT id FROM "Invoice"')) == len(seed.INVOICES)
 
 
-def test_a_not_null_column_of_the_portals_own_is_named_and_nothing_written(portal_database_url, stored, db_engine,
-                                                                           tmp_path) -> None:
+def test_a_not_null_column_of_the_portals_own_is_named_and_nothing_written(
+        portal_database_url: str, stored: Query, db_engine: Engine, tmp_path: Path
+) -> None:
     with db_engine.begin() as conn:
         conn.exec_driver_sql('ALTER TABLE "Contact" ADD COLUMN "locale" text NOT NULL')
     try:
@@ -96,7 +98,9 @@ def test_a_not_null_column_of_the_portals_own_is_named_and_nothing_written(porta
     assert demo_rows(stored) == 0
 
 
-def test_make_seed_names_the_createdb_for_a_database_that_does_not_exist(missing_database_url, tmp_path) -> None:
+def test_make_seed_names_the_createdb_for_a_database_that_does_not_exist(
+        missing_database_url: str, tmp_path: Path
+) -> None:
     result = run_seed(missing_database_url, tmp_path)
 
     database = make_url(missing_database_url).database
@@ -105,7 +109,7 @@ def test_make_seed_names_the_createdb_for_a_database_that_does_not_exist(missing
                                      f"createdb -h 127.0.0.1 -p 5432 -U postgres {database}")
 
 
-def test_make_dev_names_the_createdb_too_and_starts_nothing(missing_database_url, tmp_path) -> None:
+def test_make_dev_names_the_createdb_too_and_starts_nothing(missing_database_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "local.dev", "--api-port", "0", "--stripe-port", "0", "--no-portal"], cwd=ROOT,
         env=stack_environment(tmp_path, missing_database_url), capture_output=True, text=True,
@@ -119,7 +123,7 @@ def test_make_dev_names_the_createdb_too_and_starts_nothing(missing_database_url
 
 
 @pytest.fixture
-def dev_stack_output(portal: PortalRows, portal_database_url, tmp_path) -> Iterator[str]:
+def dev_stack_output(portal: PortalRows, portal_database_url: str, tmp_path: Path) -> Iterator[str]:
     """`make dev` on the portal's database holding a real row: what it printed until its banner."""
     portal.company("A real customer")
     dev = subprocess.Popen(
@@ -139,7 +143,7 @@ def dev_stack_output(portal: PortalRows, portal_database_url, tmp_path) -> Itera
         dev.wait(timeout=60)
 
 
-def test_make_dev_runs_without_demo_rows_and_says_so(dev_stack_output: str, stored) -> None:
+def test_make_dev_runs_without_demo_rows_and_says_so(dev_stack_output: str, stored: Query) -> None:
     assert "dev  the database holds rows that are not demo data" in dev_stack_output
     assert "(migrated to head, no demo data inserted" in dev_stack_output
     assert demo_rows(stored) == 0

@@ -29,6 +29,7 @@ from tests.prisma.portal import (
     PORTAL_SCHEMA_SQL,
     PORTAL_TABLE_NAMES,
     PortalContact,
+    Query,
     alembic_head,
     alembic_upgrade_head,
     drop_database,
@@ -72,8 +73,9 @@ def test_the_committed_portal_sql_is_what_prisma_generates(prismas_portal_sql: P
         "--to-schema-datamodel ../portal_schema --script` in tests/prisma/node")
 
 
-def test_prisma_client_reads_back_what_the_functions_wrote(portal_with_billing_models, portal_database_url, api,
-                                                          stripe_double) -> None:
+def test_prisma_client_reads_back_what_the_functions_wrote(
+        portal_with_billing_models: Path, portal_database_url: str, api: Any, stripe_double: Any
+) -> None:
     # The portal creates its rows with its Prisma Client: a 100.10 USD invoice (a JavaScript number)
     uid = f"firebase-{uuid.uuid4().hex[:8]}"
     written = node("portal_writes.mjs", uid, "100.1", "USD", database_url=portal_database_url)
@@ -97,8 +99,9 @@ def test_prisma_client_reads_back_what_the_functions_wrote(portal_with_billing_m
     assert read["migrationState"] == [{"versionNum": alembic_head()}]
 
 
-def test_db_push_with_the_shipped_models_changes_nothing(portal_with_billing_models, portal_database_url, api,
-                                                        stripe_double, stored) -> None:
+def test_db_push_with_the_shipped_models_changes_nothing(
+        portal_with_billing_models: Path, portal_database_url: str, api: Any, stripe_double: Any, stored: Query
+) -> None:
     uid = f"firebase-{uuid.uuid4().hex[:8]}"
     paid_and_partly_refunded(api, stripe_double, node("portal_writes.mjs", uid, "19.99", "USD",
                                                       database_url=portal_database_url), uid)
