@@ -182,10 +182,10 @@ def _as_in_the_database(conn: Connection) -> dict[str, Table]:
 
 
 def _with_timestamps(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    """`values`, with now for every timestamp column the schema does not declare (the portal's own)."""
-    now = datetime.now(UTC)
-    return values | {column.name: now for column in table.c
-                     if column.name not in values and isinstance(column.type, DateTime)}
+    """`values`, with now for every timestamp of the portal's own (those `_as_in_the_database` added to the
+    schema's columns)."""
+    now, declared = datetime.now(UTC), metadata.tables[table.name].c
+    return values | {column.name: now for column in table.c if column.name not in declared}
 
 
 def insert_invoices(conn: Connection, items: Iterable[SeedInvoice], table: Table | None = None) -> None:

@@ -11,7 +11,8 @@ decides to, and its deletes never fail because of ours; what our rows record hap
 a session opened, money taken, refunded or disputed) and stays readable after the contact or invoice it names is
 gone, under the portal's id, kept as a plain indexed column. Nothing of ours locks or adds triggers to the
 portal's tables either (a foreign key does both to the table it references). The code keeps the references
-sound instead: a row naming an invoice or a contact is written only in the transaction that read it.
+sound instead: a row naming an invoice or a contact is written only in the transaction that read it (but the
+inbox's "invoiceId", which notes what a Stripe event named).
 """
 
 from __future__ import annotations
