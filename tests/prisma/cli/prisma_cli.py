@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.prisma.portal import HERE, ROOT, SERVER_URL, create_database, libpq_url
+from tests.prisma.portal import HERE, ROOT, SERVER_URL, create_database, drop_database, libpq_url
 
 NODE_DIR = HERE / "node"
 PRISMA = NODE_DIR / "node_modules" / ".bin" / "prisma"
@@ -77,5 +77,9 @@ def node(script: str, *args: str, database_url: str) -> Any:
 def database_built_by_prisma(sql: Path) -> str:
     """A new database (tests/prisma/portal.create_database), with `sql` run in it by `prisma db execute`."""
     url = create_database(f"billing_prisma_cli_{uuid.uuid4().hex[:10]}")
-    prisma("db", "execute", "--file", str(sql), "--schema", str(PORTAL_SCHEMA), database_url=url)
+    try:
+        prisma("db", "execute", "--file", str(sql), "--schema", str(PORTAL_SCHEMA), database_url=url)
+    except AssertionError:
+        drop_database(url)
+        raise
     return url
