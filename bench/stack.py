@@ -2,10 +2,10 @@
 
 - PostgreSQL: one fresh database per variant (ours, naive), migrated with alembic and seeded identically, so both
   variants do the same work on the same rows.
-- Stripe: the stateful double (tests/doubles/stripe_double.py), served from this process on 127.0.0.1; the
+- Stripe: the stateful double (the `stripe_double` package), served from this process on 127.0.0.1; the
   measured functions run in other processes and reach it over HTTP with the real SDK.
-- Firebase: real RS256 ID tokens (tests/doubles/firebase_tokens.py); Google's certificate endpoint is answered
-  over HTTPS by bench.google_certs.
+- Firebase: real RS256 ID tokens (google_double.tokens); Google's certificate endpoint is answered
+  over HTTPS by google_double.https_endpoint.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 import stripe
 from sqlalchemy import create_engine, text
 
-from bench.google_certs import GoogleCertificateEndpoint
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.doubles.stripe_double import StripeDouble, event_payload
-from tests.support.database import create_database, drop_database
+from google_double.https_endpoint import GoogleCertificateEndpoint
+from google_double.tokens import FirebaseTokenIssuer
+from stripe_double import StripeDouble, event_payload
+from harness.database import create_database, drop_database
 
 PROJECT_ID = "bench-billing"
 STRIPE_SECRET_KEY = "sk_test_bench_key"
@@ -211,7 +211,7 @@ class LocalStack:
 
 
 def client_event(stack: LocalStack, function: str, payer: Payer, **path: str) -> dict[str, Any]:
-    from tests.support.events import client_request
+    from harness.events import client_request
 
     return client_request(function, stack.token(payer.uid), **path)
 
@@ -221,7 +221,7 @@ def webhook_body(event: dict[str, Any]) -> str:
 
 
 def webhook_event(body: str, signature: str | None) -> dict[str, Any]:
-    from tests.support.events import webhook_request
+    from harness.events import webhook_request
 
     return webhook_request(body.encode(), signature)
 

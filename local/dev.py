@@ -44,7 +44,7 @@ from local.template import ROOT, Route, function_url_routes, http_routes, schedu
 
 STARTUP_TIMEOUT_SECONDS = 60
 # The stack's processes, by the name stack.json gives their pids.
-PIECES = {"stripe": "local.stripe_server", "api": "local.api_server", "scheduler": "local.scheduler",
+PIECES = {"stripe": "stripe_double", "api": "local.api_server", "scheduler": "local.scheduler",
           "portal": "local.portal_server"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}

@@ -25,7 +25,7 @@ from typing import Any
 from local.runtime import FunctionHost
 from local.stack import STATE_DIR, StackNotRunning, function_environment, load_stack
 from local.template import functions
-from tests.doubles.stripe_double import sign_payload
+from stripe_double import sign_payload
 
 
 def settings_for(function: str, env_vars_file: Path | None) -> dict[str, str]:

@@ -14,7 +14,7 @@ import os
 import sys
 
 from local.stack import FUNCTION_DEFAULTS, StackNotRunning, load_stack
-from tests.doubles.stripe_double import sign_payload
+from stripe_double import sign_payload
 
 
 def webhook_secret() -> str:

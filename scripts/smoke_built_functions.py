@@ -214,7 +214,7 @@ def main() -> int:
     admin = pg8000.native.Connection(database="postgres", **PG)
     admin.run(f'CREATE DATABASE "{database}"')
     port = free_port()
-    double = subprocess.Popen([sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port)], cwd=ROOT)
+    double = subprocess.Popen([sys.executable, "-m", "stripe_double", "--port", str(port)], cwd=ROOT)
     try:
         migrate_env = {**os.environ, "DATABASE_URL": PG_URL.format(database)}
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True, env=migrate_env)

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"
 
 from sqlalchemy import create_engine
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
-from tests.doubles.stripe_double import StripeDouble
-from tests.support.api import Api
-from tests.support.database import create_database, drop_database
-from tests.support.functions import load_all
-from tests.support.storm import Storm, StormReport, install_transition_log
-from tests.support.world import World
+from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from stripe_double import StripeDouble
+from harness.api import Api
+from harness.database import create_database, drop_database
+from harness.functions import load_all
+from harness.storm import Storm, StormReport, install_transition_log
+from harness.world import World
 
 PROJECT_ID = "billing-storm"
 WEBHOOK_SECRET = "whsec_storm_" + uuid.uuid4().hex

@@ -16,10 +16,10 @@ import pytest
 import responses
 from sqlalchemy import Engine, create_engine, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
-from tests.doubles.stripe_double import StripeDouble
-from tests.support import functions as function_loader
-from tests.support.database import create_database, drop_database, truncate_all
+from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
+from stripe_double import StripeDouble
+from harness import functions as function_loader
+from harness.database import create_database, drop_database, truncate_all
 from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
@@ -144,14 +144,14 @@ def db(db_engine: Engine):
 
 @pytest.fixture
 def world(db_engine: Engine):
-    from tests.support.world import World
+    from harness.world import World
 
     return World(db_engine)
 
 
 @pytest.fixture
 def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer):
-    from tests.support.api import Api
+    from harness.api import Api
 
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
 

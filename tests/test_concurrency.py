@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.events import client_request
-from tests.support.parallel import invoke_in_processes
+from harness.events import client_request
+from harness.parallel import invoke_in_processes
 from tests.support.races import assert_each_invoice_paid_once, verify_and_webhook_race
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.exc import InterfaceError
 
 from billing import db as billing_db
 from billing import repository
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.support.database import SERVER_URL, create_database, drop_database
+from google_double.tokens import FirebaseTokenIssuer
+from harness.database import SERVER_URL, create_database, drop_database
 from tests.support.tls_postgres import TlsPostgresProxy
 
 

@@ -91,7 +91,7 @@ def test_a_contact_without_a_company_is_forbidden(world, api) -> None:
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b"])
 def test_missing_or_malformed_authorization_is_401(functions, header) -> None:
-    from tests.support.events import client_request, decode
+    from harness.events import client_request, decode
 
     event = client_request("list_invoices", None)
     if header is not None:

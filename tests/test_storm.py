@@ -1,4 +1,4 @@
-"""The webhook storm (tests/support/storm.py says what it does): 200 invoices, at least 1,000 deliveries, 20%
+"""The webhook storm (harness/storm.py says what it does): 200 invoices, at least 1,000 deliveries, 20%
 duplicates, in random order from four processes, with verify calls and reconciliation runs. The same with the
 figures printed, any size, and a one-process baseline in the same run:
 
@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from tests.support.storm import Storm, install_transition_log, remove_transition_log
+from harness.storm import Storm, install_transition_log, remove_transition_log
 
 INVOICES = int(os.environ.get("STORM_INVOICES", "200"))
 DELIVERIES = int(os.environ.get("STORM_DELIVERIES", str(5 * INVOICES)))

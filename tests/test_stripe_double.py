@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.doubles.stripe_double import (
+from stripe_double import (
     API_VERSION,
     StripeDouble,
     event_payload,
@@ -654,7 +654,7 @@ def test_it_runs_standalone_as_a_module() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port), "--quiet"],
+        [sys.executable, "-m", "stripe_double", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from billing.schema import stripe_event
-from tests.support.events import sample
+from harness.events import sample
 
 
 def store(engine: Engine, event: dict, *, days_ago: float, processed: bool = True, outcome: str = "paid") -> None:

@@ -19,10 +19,10 @@ import pytest
 import stripe
 
 from billing import settings as layer_settings
-from tests.support.database import ROOT
+from harness.database import ROOT
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
-from tests.support.stripe_truth import StripeTruth
+from harness.truth import StripeTruth
 
 
 def refund_requests(stripe_double) -> list:

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, FrameLocator, Locator, Page, expect, sy
 
 from billing.db import create_database_engine
 from local import seed
-from tests.support.database import ROOT
+from harness.database import ROOT
 from tests.support.dev_stack import RunningStack, dev_stack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -9,7 +9,7 @@ import pytest
 from billing.db import create_database_engine
 from local import seed
 from local.stack import sqlite_url
-from tests.support.database import migrate
+from harness.database import migrate
 
 
 @pytest.fixture

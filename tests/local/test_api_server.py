@@ -16,8 +16,8 @@ from local.api_server import LocalHttpApi, cors_from_template, http_api_event, l
 from local.runtime import FunctionHost
 from local.template import Route, function_url_routes, http_routes
 from tests.conftest import PORTAL_URL
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import sample
+from stripe_double import event_payload, sign_payload
+from harness.events import sample
 
 
 @pytest.fixture(scope="module")

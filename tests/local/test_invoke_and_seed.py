@@ -15,7 +15,7 @@ from sqlalchemy import text
 from billing.db import create_database_engine
 from local import seed
 from local.token import emulator_id_token
-from tests.support.database import ROOT
+from harness.database import ROOT
 from tests.support.dev_stack import run_make, stack_environment
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import stripe
 
-from local.stripe_server import DeliverySettings, LocalStripe
+from stripe_double.server import DeliverySettings, LocalStripe
 from tests.support.http import request_json
 
 SECRET = "whsec_test_local_server_suite"

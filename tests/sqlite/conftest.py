@@ -21,8 +21,8 @@ from billing import db as layer_db
 from billing import settings as layer_settings
 from billing.db import create_database_engine
 from billing.schema import invoice, metadata
-from tests.support.database import migrate
-from tests.support.world import World, _numbers
+from harness.database import migrate
+from harness.world import World, _numbers
 
 
 @pytest.fixture(scope="module")

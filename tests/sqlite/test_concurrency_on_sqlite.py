@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.support.parallel import invoke_in_processes
+from harness.parallel import invoke_in_processes
 from tests.support.races import assert_each_invoice_paid_once, verify_and_webhook_race
 
 

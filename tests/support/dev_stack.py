@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.token import emulator_id_token
-from tests.support.database import ROOT
+from harness.database import ROOT
 from tests.support.http import request_json
 
 STARTUP_SECONDS = 60

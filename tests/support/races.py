@@ -1,14 +1,14 @@
 """The verify-versus-webhook race, shared by the PostgreSQL and SQLite concurrency tests: invoices paid at Stripe
 but not yet fulfilled, their completed events delivered several times and both payers' dashboards calling verify,
-all shuffled into one list of jobs for tests/support/parallel.py."""
+all shuffled into one list of jobs for harness/parallel.py."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import client_request, webhook_request
+from stripe_double import event_payload, sign_payload
+from harness.events import client_request, webhook_request
 
 
 def verify_and_webhook_race(

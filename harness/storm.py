@@ -12,7 +12,7 @@ disputes often overtake their payment — with verify calls from the portal (cur
 reconciliation runs racing the webhooks. Then, the events now older than reconciliation's window, the next
 scheduled reconciliation run: it reads Stripe's events list for what was never delivered.
 
-Afterwards every invoice must be in exactly the state Stripe's objects imply (tests/support/stripe_truth.py), with
+Afterwards every invoice must be in exactly the state Stripe's objects imply (harness/truth.py), with
 refunds and disputes recorded as Stripe has them; each paid invoice must have gone to paid exactly once (a trigger
 logs every status change), by the payer its session names, with its own PaymentIntent.
 """
@@ -27,14 +27,14 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.doubles.stripe_double import StripeDouble, event_payload, sign_payload
-from tests.support.api import Api
-from tests.support.events import client_request, webhook_request
-from tests.support.functions import Functions
-from tests.support.parallel import invoke_named, worker_pool
-from tests.support.stripe_truth import StripeTruth
-from tests.support.world import Contact, World
+from google_double.tokens import FirebaseTokenIssuer
+from stripe_double import StripeDouble, event_payload, sign_payload
+from harness.api import Api
+from harness.events import client_request, webhook_request
+from harness.functions import Functions
+from harness.parallel import invoke_named, worker_pool
+from harness.truth import StripeTruth
+from harness.world import Contact, World
 
 OUTCOMES = {  # final outcome of an invoice's last checkout -> weight
     "card": 40, "bank_debit_succeeded": 15, "bank_debit_failed": 10, "bank_debit_in_flight": 5,

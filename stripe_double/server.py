@@ -1,6 +1,6 @@
 """The Stripe double of the tests as a server, plus what a person needs to pay and what Stripe does afterwards.
 
-- `/v1/...`: the Stripe API double (tests/doubles/stripe_double.py) that the functions' SDK talks to.
+- `/v1/...`: the Stripe API double (the `stripe_double` package) that the functions' SDK talks to.
 - `/checkout/{session_id}`: a minimal payment page; `/local/checkout/sessions/{id}/pay` behind it completes an
   open Checkout Session with Stripe's test cards or a test bank account (see TEST_CARDS, TEST_BANK_ACCOUNTS).
 - `/js/stripe.js`: a stand-in for Stripe.js with the embedded Checkout subset a portal uses (`Stripe(key)`,
@@ -12,7 +12,7 @@
 - Time: open sessions expire at their `expires_at` (`checkout.session.expired`); `/local/clock` moves the
   double's clock forward to get there without waiting a day.
 
-    PYTHONPATH=layers/common STRIPE_WEBHOOK_SECRET=whsec_... python -m local.stripe_server \
+    PYTHONPATH=layers/common:. STRIPE_WEBHOOK_SECRET=whsec_... python -m stripe_double \
         --port 12111 --webhook-url http://127.0.0.1:3001/api/webhook/stripe      (`make dev` starts it for you)
 """
 
@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -35,14 +36,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from billing.money import from_minor_units
-from local.api_server import stop_on_sigterm
-from tests.doubles.stripe_double import API_VERSION, StripeDouble, event_payload, sign_payload
+from stripe_double.double import (
+    API_VERSION,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    StripeDouble,
+    event_payload,
+    sign_payload,
+)
 
 Json = dict[str, Any]
 
@@ -417,10 +424,10 @@ class Checkout:
 
 
 def _display_amount(session: Json) -> str:
-    try:
-        return f"{from_minor_units(session['amount_total'], session['currency'])} {session['currency'].upper()}"
-    except Exception:
-        return f"{session['amount_total']} {session['currency']} (minor units)"
+    """The amount as the payment page shows it: major units, with as many decimals as the currency has."""
+    currency = session["currency"]
+    decimals = 0 if currency in ZERO_DECIMAL_CURRENCIES else 3 if currency in THREE_DECIMAL_CURRENCIES else 2
+    return f"{Decimal(session['amount_total']).scaleb(-decimals)} {currency.upper()}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -609,7 +616,7 @@ color:#fff;cursor:pointer}} #deny{{background:#8792a2}} #result{{min-height:1.2e
 
 
 # The browser-side files of the double: the payment page's script and the Stripe.js stand-in.
-_SCRIPTS = {name: (Path(__file__).parent / "stripe_js" / name) for name in ("checkout.js", "stripe.js")}
+_SCRIPTS = {name: (Path(__file__).parent / "page" / name) for name in ("checkout.js", "stripe.js")}
 
 
 class _Server(ThreadingHTTPServer):
@@ -675,6 +682,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         print(f"stripe {self.command} {path} {status}", file=self.server.local.log, flush=True)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (what `make dev` and the tests send) unwinds like Ctrl-C, so the server closes its socket."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the Stripe double with a payment page and webhooks.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -693,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         bank_debit_settle_seconds=settle,
         log=sys.stdout,
     )
-    stop_on_sigterm()
+    _stop_on_sigterm()
     local.start(args.host, args.port)
     print(f"stripe listening on {local.url} (API {API_VERSION}); webhooks -> {args.webhook_url or 'nowhere'}",
           flush=True)

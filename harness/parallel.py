@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from multiprocessing.pool import Pool
 from typing import Any
 
-from tests.doubles.firebase_tokens import google_certificate_endpoint
-from tests.support.events import decode
-from tests.support.functions import Functions, load_all
+from google_double.tokens import google_certificate_endpoint
+from harness.events import decode
+from harness.functions import Functions, load_all
 
 _functions: Functions | None = None
 _SERVICE_PREFIXES = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL",

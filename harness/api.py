@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import client_request, decode, webhook_request
-from tests.support.functions import Functions
-from tests.support.world import Contact
+from google_double.tokens import FirebaseTokenIssuer
+from stripe_double import event_payload, sign_payload
+from harness.events import client_request, decode, webhook_request
+from harness.functions import Functions
+from harness.world import Contact
 
 
 @dataclass

@@ -15,7 +15,7 @@ Tests play the customer's part through helper methods (``complete_session``,
 send; ``sign_payload``/``event_payload`` turn those into signed webhook requests.
 
 Only the standard library and ``stripe`` are used, so the module also runs as a
-standalone server: ``python -m tests.doubles.stripe_double --port 12111``.
+standalone server: ``python -m stripe_double --port 12111``.
 """
 
 from __future__ import annotations
@@ -217,6 +217,12 @@ SUPPORTED_CURRENCIES = frozenset((
     "uzs", "vnd", "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
 ))
 
+# Currencies whose minor unit is not the hundredth (https://docs.stripe.com/currencies).
+ZERO_DECIMAL_CURRENCIES = frozenset((
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+))
+THREE_DECIMAL_CURRENCIES = frozenset(("bhd", "jod", "kwd", "omr", "tnd"))
+
 # Stripe's minimum charge per settlement currency, in the smallest currency unit.
 _MINIMUM_CHARGE = {
     "usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50, "czk": 1500, "dkk": 250,
@@ -337,7 +343,7 @@ def _unknown(param: str) -> StripeApiError:
 def _unsupported(param: str) -> StripeApiError:
     return _invalid(
         f"StripeDouble does not implement `{param}`; extend "
-        "tests/doubles/stripe_double.py if the code under test needs it.",
+        "the stripe_double package if the code under test needs it.",
         param,
     )
 
@@ -1925,7 +1931,7 @@ class StripeDouble:
 
     def sweep_expired(self) -> list[Json]:
         """Expire every open session whose ``expires_at`` has passed (per ``clock``), as Stripe does on its own
-        schedule, and deliver the ``checkout.session.expired`` events (used by local/stripe_server.py)."""
+        schedule, and deliver the ``checkout.session.expired`` events (used by stripe_double.server)."""
         with self._lock:
             first_new = len(self.events)
             self._sweep_expired()
