@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, text
 
 from google_double.https_endpoint import GoogleCertificateEndpoint
 from google_double.tokens import FirebaseTokenIssuer
-from stripe_double import StripeDouble, event_payload
 from harness.database import create_database, drop_database
+from stripe_double import StripeDouble, event_payload
 
 PROJECT_ID = "bench-billing"
 STRIPE_SECRET_KEY = "sk_test_bench_key"

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"
 from sqlalchemy import create_engine
 
 from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint
-from stripe_double import StripeDouble
 from harness.api import Api
 from harness.database import create_database, drop_database
 from harness.functions import load_all
 from harness.storm import Storm, StormReport, install_transition_log
 from harness.world import World
+from stripe_double import StripeDouble
 
 PROJECT_ID = "billing-storm"
 WEBHOOK_SECRET = "whsec_storm_" + uuid.uuid4().hex

@@ -17,9 +17,9 @@ import responses
 from sqlalchemy import Engine, create_engine, text
 
 from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
-from stripe_double import StripeDouble
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, truncate_all
+from stripe_double import StripeDouble
 from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"

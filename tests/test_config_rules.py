@@ -10,9 +10,9 @@ import pytest
 from billing import config_rules
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
+from harness.functions import function_definitions, load_handler, template
 from local import doctor
 from tests.support.container import new_container
-from harness.functions import function_definitions, load_handler, template
 
 LIVE_KEY = "sk_live_51Habcdefghijklmnop"
 TEST_KEY = "sk_test_51Habcdefghijklmnop"

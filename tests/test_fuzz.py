@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from google_double.tokens import FirebaseTokenIssuer
-from stripe_double import StripeDouble, event_payload, sign_payload
 from harness.database import TABLES
 from harness.events import client_request, webhook_request
 from harness.functions import Functions
+from stripe_double import StripeDouble, event_payload, sign_payload
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 fuzz_settings = settings(

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from billing import auth
-from tests.conftest import PROJECT_ID
 from google_double.accounts import GoogleAccounts
+from tests.conftest import PROJECT_ID
 from tests.support.container import new_container
 
 NO_CONTACT = (403, {"error": "no client contact for this account"})

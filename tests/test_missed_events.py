@@ -17,8 +17,8 @@ import stripe
 import yaml
 
 from billing.webhook import EVENT_HANDLERS, HANDLED_EVENT_TYPES
-from stripe_double import EVENT_TYPES
 from harness.functions import ROOT
+from stripe_double import EVENT_TYPES
 
 THIRTY_DAYS = 30 * 24 * 3600
 

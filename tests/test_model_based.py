@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import Engine, text
 
-from stripe_double import StripeDouble
 from harness.api import Api
 from harness.database import truncate_all
 from harness.functions import Functions
 from harness.truth import StripeTruth
 from harness.world import World
+from stripe_double import StripeDouble
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "40"))
 # CI replays the same examples on every run (derandomized), so that a rare, already reported gap cannot make the

@@ -20,9 +20,9 @@ import stripe
 
 from billing import settings as layer_settings
 from harness.database import ROOT
+from harness.truth import StripeTruth
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
-from harness.truth import StripeTruth
 
 
 def refund_requests(stripe_double) -> list:

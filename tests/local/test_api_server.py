@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.events import sample
 from local.api_server import LocalHttpApi, cors_from_template, http_api_event, lambda_result_to_http, serve
 from local.runtime import FunctionHost
 from local.template import Route, function_url_routes, http_routes
-from tests.conftest import PORTAL_URL
 from stripe_double import event_payload, sign_payload
-from harness.events import sample
+from tests.conftest import PORTAL_URL
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import text
 
 from billing.db import create_database_engine
+from harness.database import ROOT
 from local import seed
 from local.token import emulator_id_token
-from harness.database import ROOT
 from tests.support.dev_stack import run_make, stack_environment
 
 

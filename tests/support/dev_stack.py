@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.token import emulator_id_token
 from harness.database import ROOT
+from local.token import emulator_id_token
 from tests.support.http import request_json
 
 STARTUP_SECONDS = 60

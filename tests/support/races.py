@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from stripe_double import event_payload, sign_payload
 from harness.events import client_request, webhook_request
+from stripe_double import event_payload, sign_payload
 
 
 def verify_and_webhook_race(
