@@ -25,10 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-GOOGLE_HOST = "www.googleapis.com"
-CERT_PATH = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
-# What Google sends: firebase-admin caches the certificates for max-age seconds (once per warm container).
-CACHE_CONTROL = "public, max-age=19000, must-revalidate, no-transform"
+from google_double.certificates import CACHE_CONTROL, CERT_PATH, GOOGLE_HOST
 
 
 def _certificate(subject: str, issuer_key: ec.EllipticCurvePrivateKey | None, issuer: x509.Name | None,

@@ -1,5 +1,6 @@
-"""Real RS256 Firebase ID tokens signed by a key made for the test run, and Google's certificate endpoint
-answered at the HTTP layer (the `responses` library), so firebase-admin verifies them exactly as in production.
+"""Real RS256 Firebase ID tokens signed by a key made for the run (and deliberately broken ones), whose
+certificate Google's endpoint double serves (`certificates`, `https_endpoint`), so firebase-admin verifies them
+exactly as in production.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import time
 from typing import Any
 
 import jwt
-import responses
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
-GOOGLE_CERT_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 
 
 def _key_and_certificate() -> tuple[rsa.RSAPrivateKey, str]:
@@ -127,24 +125,3 @@ class FirebaseTokenIssuer:
         header, _, signature = self.token(uid).split(".")
         _, payload, _ = self.token(other_uid).split(".")
         return f"{header}.{payload}.{signature}"
-
-
-def google_certificate_endpoint(certificates: dict[str, str]) -> responses.RequestsMock:
-    """A started RequestsMock answering Google's certificate URL with `certificates` (kid -> PEM); every other
-    request leaving this machine fails, as it would here."""
-    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
-    serve_certificates(mock, certificates)
-    mock.add_passthru("http://127.0.0.1")
-    mock.add_passthru("http://localhost")
-    mock.start()
-    return mock
-
-
-def serve_certificates(mock: responses.RequestsMock, certificates: dict[str, str]) -> None:
-    """Answer Google's certificate URL with `certificates` from now on (kid -> PEM)."""
-    mock.upsert(
-        responses.GET,
-        GOOGLE_CERT_URL,
-        json=certificates,
-        headers={"Cache-Control": "public, max-age=19000, must-revalidate, no-transform"},
-    )

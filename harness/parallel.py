@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from multiprocessing.pool import Pool
 from typing import Any
 
-from google_double.tokens import google_certificate_endpoint
+from google_double.certificates import google_certificate_endpoint
 from harness.events import decode
 from harness.functions import Functions, load_all
 

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"
 
 from sqlalchemy import create_engine
 
-from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint
+from google_double.certificates import google_certificate_endpoint
+from google_double.tokens import FirebaseTokenIssuer
 from harness.api import Api
 from harness.database import create_database, drop_database
 from harness.functions import load_all

@@ -16,7 +16,8 @@ import pytest
 import responses
 from sqlalchemy import Engine, create_engine, text
 
-from google_double.tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
+from google_double.certificates import google_certificate_endpoint, serve_certificates
+from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, truncate_all
 from stripe_double import StripeDouble
