@@ -44,9 +44,10 @@ doctor: dev-env
 token: dev-env
 	@$(BIN)/python -m local.token $(CONTACT)
 
-## A Stripe-Signature for the webhook body on stdin, with the local webhook secret.
+## A Stripe-Signature for the webhook body on stdin, with the local webhook secret
+## (ARGS="--event events/stripe_webhook.json" signs the sample event file anew).
 sign: dev-env
-	@$(BIN)/python -m local.sign
+	@$(BIN)/python -m local.sign $(ARGS)
 
 ## Reset the demo companies, contacts and invoices.
 seed: dev-env
@@ -61,8 +62,10 @@ stripe-events: dev-env
 unapplied-payments: dev-env
 	$(BIN)/python scripts/unapplied_payments.py $(ARGS)
 
-# The local tools import the layer from its directory, as Lambda does from /opt/python.
-dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+# The local tools and the scripts import the layer from its directory, as Lambda does from /opt/python, and the
+# repository's packages (local, stripe_double, harness ...) from the root.
+TOOLS_PATH := $(CURDIR)/layers/common:$(CURDIR)
+dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(TOOLS_PATH)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
@@ -104,7 +107,7 @@ build: dev-env
 
 ## Import each built function with only the built layer on its path and invoke it with its events/ sample.
 smoke: build
-	$(BIN)/python scripts/smoke_built_functions.py
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/smoke_built_functions.py
 
 ci: lint test cfn smoke
 
@@ -117,7 +120,7 @@ bench: dev-env
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm
 storm: dev-env
-	$(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
 
 clean:
 	rm -rf .aws-sam $(VENV)

@@ -1,13 +1,10 @@
-"""Load each function's handler the way Lambda does: from template.yaml's CodeUri and Handler."""
+"""Each function's handler loaded the way Lambda loads it: from template.yaml's CodeUri and Handler."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The template reading is shared with the local API server and `make invoke` (local/template.py).
-from local.template import ROOT, Handler, function_definitions, load_handler, template
-
-__all__ = ["ROOT", "Functions", "Handler", "function_definitions", "load_all", "load_handler", "template"]
+from local.template import Handler, function_definitions, load_handler
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """The webhook storm at any size, with figures (tests/test_storm.py runs it at CI size).
 
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000            # make storm
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline # also 1 process, same run
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --drop-refunds-and-disputes
+    make storm                       # --invoices 200 --deliveries 1000 --baseline: also 1 process, same run
+    make storm STORM_ARGS=--drop-refunds-and-disputes
         # every refund and dispute delivery dropped: only reconciliation's read of Stripe's events list finds them
 
 Needs PostgreSQL as for the tests (TEST_POSTGRES_URL, default 127.0.0.1:5432 with trust auth): it creates a
@@ -17,11 +16,6 @@ import argparse
 import os
 import sys
 import uuid
-from pathlib import Path
-
-# Run from a checkout, with the tests' pythonpath (pyproject.toml): the layer as on Lambda, and the repository.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
 
 from sqlalchemy import create_engine
 

@@ -10,8 +10,8 @@ import pytest
 from billing import config_rules
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
-from harness.functions import function_definitions, load_handler, template
 from local import doctor
+from local.template import function_definitions, load_handler, template
 from tests.support.container import new_container
 
 LIVE_KEY = "sk_live_51Habcdefghijklmnop"

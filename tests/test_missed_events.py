@@ -17,7 +17,7 @@ import stripe
 import yaml
 
 from billing.webhook import EVENT_HANDLERS, HANDLED_EVENT_TYPES
-from harness.functions import ROOT
+from local.template import ROOT
 from stripe_double import EVENT_TYPES
 
 THIRTY_DAYS = 30 * 24 * 3600

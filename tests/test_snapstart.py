@@ -9,7 +9,7 @@ import types
 
 from billing import db as billing_db
 from billing import snapstart
-from harness.functions import function_definitions, load_handler
+from local.template import function_definitions, load_handler
 
 
 def pooled_backend_pid() -> int:
