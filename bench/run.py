@@ -352,12 +352,12 @@ def measure_warm(stack: LocalStack, scenario: Scenario, plan: Plan, pools: dict[
 
 def _with_bad_signatures(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A request Stripe did not sign: the real body with a signature made with another secret."""
-    from bench.stack import sign, webhook_event
+    from bench.warm_worker import signed
 
     fixed = []
     for phase in phases:
-        events = [webhook_event(e["unsigned_body"], sign(e["unsigned_body"].encode(), "whsec_not_ours"))
-                  if e.get("bad_signature") else e for e in phase["events"]]
+        events = [signed({"unsigned_body": e["unsigned_body"]}, "whsec_not_ours") if e.get("bad_signature") else e
+                  for e in phase["events"]]
         fixed.append({**phase, "events": events})
     return fixed
 

@@ -10,12 +10,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +25,8 @@ from sqlalchemy import create_engine, text
 from google_double.https_endpoint import GoogleCertificateEndpoint
 from google_double.tokens import FirebaseTokenIssuer
 from harness.database import create_database, drop_database
-from stripe_double import StripeDouble, event_payload
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload
 
 PROJECT_ID = "bench-billing"
 STRIPE_SECRET_KEY = "sk_test_bench_key"
@@ -67,13 +65,6 @@ class Scenario:
     # (company, proposal, payer, invoices) of every company above
     companies: list[tuple[str, str, Payer, list[str]]] = field(default_factory=list)
     customers: dict[str, str] = field(default_factory=dict)  # contact id -> Stripe customer id
-
-
-def sign(payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """The Stripe-Signature header Stripe would send for `payload` now."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={digest}"
 
 
 class LocalStack:
@@ -218,12 +209,6 @@ def client_event(stack: LocalStack, function: str, payer: Payer, **path: str) ->
 
 def webhook_body(event: dict[str, Any]) -> str:
     return event_payload(event).decode()
-
-
-def webhook_event(body: str, signature: str | None) -> dict[str, Any]:
-    from harness.events import webhook_request
-
-    return webhook_request(body.encode(), signature)
 
 
 @contextmanager

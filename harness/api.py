@@ -10,7 +10,7 @@ from google_double.tokens import FirebaseTokenIssuer
 from harness.events import client_request, decode, webhook_request
 from harness.functions import Functions
 from harness.world import Contact
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 
 
 @dataclass

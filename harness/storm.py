@@ -34,7 +34,8 @@ from harness.functions import Functions
 from harness.parallel import invoke_named, worker_pool
 from harness.truth import StripeTruth
 from harness.world import Contact, World
-from stripe_double import StripeDouble, event_payload, sign_payload
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload, sign_payload
 
 OUTCOMES = {  # final outcome of an invoice's last checkout -> weight
     "card": 40, "bank_debit_succeeded": 15, "bank_debit_failed": 10, "bank_debit_in_flight": 5,

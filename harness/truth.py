@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local.stack import stack_setting
-from stripe_double import sign_payload
+from stripe_double.events import sign_payload
 
 SIGNATURE_HEADER = "stripe-signature"  # HTTP API v2 lower-cases header names
 

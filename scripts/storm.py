@@ -26,7 +26,7 @@ from harness.database import create_database, drop_database
 from harness.functions import load_all
 from harness.storm import Storm, StormReport, install_transition_log
 from harness.world import World
-from stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 
 PROJECT_ID = "billing-storm"
 WEBHOOK_SECRET = "whsec_storm_" + uuid.uuid4().hex

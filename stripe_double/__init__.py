@@ -6,29 +6,9 @@ production. Never deployed: nothing in the layer or the functions imports it.
 By concern: `vocabulary` (the SDK's literals and parameter names, what the double models), `form` and `validation`
 (the request's parameters, Stripe's 400s), `errors`, `store` (the objects and events), `customers`, `sessions`,
 `line_items`, `payments` (what the API makes), `scenarios` (what a customer, the bank or the Dashboard does),
-`faults`, `api` and `endpoints` (the HTTP API), `http` (the transport), `double` (StripeDouble, all of it in one
+`faults`, `api` and `endpoints` (the HTTP API), `http` (the transport), `double` (`StripeDouble`: all of it in one
 object), `events` (webhook payloads and signatures), `delivery` (webhook delivery), `checkout` and `page` (the
-payment page), `clock` and `server` (the local server of `make dev`).
+payment page), `clock` and `server` (the local server of `make dev`, `python -m stripe_double`).
+
+Nothing is re-exported here: importing `stripe_double.events` to sign a body costs no more than that module.
 """
-
-from stripe_double.api import RecordedRequest
-from stripe_double.double import StripeDouble
-from stripe_double.errors import StripeApiError
-from stripe_double.events import event_payload, sign_payload, webhook_request
-from stripe_double.form import FormError, parse_form
-from stripe_double.http import Response
-from stripe_double.vocabulary import API_VERSION, EVENT_TYPES
-
-__all__ = [
-    "API_VERSION",
-    "EVENT_TYPES",
-    "FormError",
-    "RecordedRequest",
-    "Response",
-    "StripeApiError",
-    "StripeDouble",
-    "event_payload",
-    "parse_form",
-    "sign_payload",
-    "webhook_request",
-]

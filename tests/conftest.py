@@ -20,7 +20,7 @@ from google_double.certificates import google_certificate_endpoint, serve_certif
 from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, truncate_all
-from stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"

@@ -28,7 +28,8 @@ from google_double.tokens import FirebaseTokenIssuer
 from harness.database import TABLES
 from harness.events import client_request, webhook_request
 from harness.functions import Functions
-from stripe_double import StripeDouble, event_payload, sign_payload
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload, sign_payload
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 fuzz_settings = settings(

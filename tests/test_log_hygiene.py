@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from billing.observability import QUIET_LIBRARY_LOGGERS
 from google_double.accounts import GoogleAccounts
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import PROJECT_ID, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
 from tests.support.container import new_container
 

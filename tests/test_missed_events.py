@@ -18,7 +18,7 @@ import yaml
 
 from billing.webhook import EVENT_HANDLERS, HANDLED_EVENT_TYPES
 from local.template import ROOT
-from stripe_double import EVENT_TYPES
+from stripe_double.vocabulary import EVENT_TYPES
 
 THIRTY_DAYS = 30 * 24 * 3600
 

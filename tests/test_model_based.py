@@ -28,7 +28,7 @@ from harness.database import truncate_all
 from harness.functions import Functions
 from harness.truth import StripeTruth
 from harness.world import World
-from stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "40"))
 # CI replays the same examples on every run (derandomized), so that a rare, already reported gap cannot make the

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from billing import secret_store, snapstart
 from harness.database import migrate
 from harness.world import World
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.support.container import new_container
 

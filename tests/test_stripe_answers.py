@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 from tests.support.faults import failing_updates
 from tests.support.observed import emitted_metrics, warnings_logged
 

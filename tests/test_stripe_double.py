@@ -23,14 +23,10 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_double import (
-    API_VERSION,
-    StripeDouble,
-    event_payload,
-    parse_form,
-    sign_payload,
-    webhook_request,
-)
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload, sign_payload, webhook_request
+from stripe_double.form import parse_form
+from stripe_double.vocabulary import API_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk_test_double_suite"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 
 
 @pytest.fixture

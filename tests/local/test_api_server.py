@@ -16,7 +16,7 @@ from harness.events import sample
 from local.api_server import LocalHttpApi, cors_from_template, http_api_event, lambda_result_to_http, serve
 from local.runtime import FunctionHost
 from local.template import Route, function_url_routes, http_routes
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import PORTAL_URL
 
 

@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 from harness.events import client_request, webhook_request
-from stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
 
 
 def verify_and_webhook_race(
