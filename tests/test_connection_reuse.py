@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError
 
 from billing import db as billing_db
+from billing import db_pg8000
 from billing import repository
 from google_double.tokens import FirebaseTokenIssuer
 from harness.database import SERVER_URL, create_database, drop_database
@@ -64,7 +65,7 @@ def test_a_warm_request_sends_its_statement_and_nothing_else(world, api, sent) -
 def test_a_connection_idle_past_the_trusted_time_is_pinged_first(world, api, sent, monkeypatch) -> None:
     alice = world.contact(world.company())
     assert api.list_invoices(alice)[0] == 200
-    monkeypatch.setattr(billing_db, "_TRUSTED_IDLE_SECONDS", 0.0)  # every connection has been idle too long
+    monkeypatch.setattr(db_pg8000, "_TRUSTED_IDLE_SECONDS", 0.0)  # every connection has been idle too long
     sent.clear()
 
     assert api.list_invoices(alice)[0] == 200
