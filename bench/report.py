@@ -301,8 +301,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         f"(at import: at most {ms(obs_ours)} ms here, against at least {ms(obs_naive)} ms for Logger + Tracer + "
         "Metrics the seed's way, packaging included). X-Ray active tracing stays on at the Lambda level, without "
         "the SDK.",
-        "3. **Timestamps:** pg8000 parses each one with `strptime` (~13 µs; the listing reads 150); `billing/db.py` "
-        "registers `datetime.fromisoformat` parsers (under 1 µs), pg8000's own parser still taking anything else.",
+        "3. **Timestamps:** pg8000 parses each one with `strptime` (~13 µs; the listing reads 150); "
+        "`billing/db_pg8000.py` registers `datetime.fromisoformat` parsers (under 1 µs), pg8000's own parser still "
+        "taking anything else.",
         "4. **Stripe calls** go through `StripeClient.raw_request` (`billing/stripe_gateway.py`): the same requestor "
         "(retries, idempotency keys, API version, typed errors) without building typed resource objects that were "
         "turned back into dicts at once; saves importing the resource modules on a cold start (~10 ms for a "
@@ -312,7 +313,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         "`billing/snapstart.py`: before the snapshot the pool is emptied and the engine (pg8000, its dialect) and, "
         "where the function calls Stripe, the Stripe client are built without I/O; after a restore `random` is "
         "reseeded. `tests/test_snapstart.py` runs the hooks against the real database.",
-        "6. **Warm requests send only what they need to PostgreSQL** (`billing/db.py`, `billing/repository.py`): "
+        "6. **Warm requests send only what they need to PostgreSQL** (`billing/db_pg8000.py`, `billing/repository/`): "
         "the caller's contact and the invoice come in one statement (checkout locks the invoice row in it), the "
         "listing joins the contact in its one statement; a pooled connection is pinged only when it may be dead "
         "(idle over 10 s, or the server wrote to it since: a server ending a session says so and closes the socket) "
@@ -322,16 +323,16 @@ def notes(results: dict[str, Any]) -> list[str]:
         "7. **Verified ID tokens are remembered until their `exp`** (`billing/auth.py`): the portal sends the same "
         "token for an hour; the answer cannot change before then (revocation is not checked), so the certificate "
         "lookup and RS256 check run once per token per container.",
-        "8. **Statements are built once** with bound parameters (`billing/repository.py`): building a SQLAlchemy "
+        "8. **Statements are built once** with bound parameters (`billing/repository/`): building a SQLAlchemy "
         "statement and its cache key cost 30-80 µs, more than a round trip here; and pg8000's character-by-character "
-        "rewrite of `%s` placeholders into `$n` is remembered per statement text (`billing/db.py`).",
-        "9. **Database TLS without the unused CA store** (`billing/db.py`): pg8000's default loads the system CA "
-        "store on every new connection (16 ms here) and then verifies nothing. Now either `DATABASE_CA_BUNDLE` "
+        "rewrite of `%s` placeholders into `$n` is remembered per statement text (`billing/db_pg8000.py`).",
+        "9. **Database TLS without the unused CA store** (`billing/db_pg8000.py`): pg8000's default loads the system "
+        "CA store on every new connection (16 ms here) and then verifies nothing. Now either `DATABASE_CA_BUNDLE` "
         "(template parameter `DatabaseCaBundle`, e.g. RDS's bundle in the layer) makes TLS required and verified "
         "against that bundle alone, or TLS stays opportunistic and unverified as before, without the load.",
         "10. **The webhook's sanitizer** (NUL and lone surrogates, which PostgreSQL text cannot hold) walks the "
         "event only when the payload has a `\\u` escape, the only way either can arrive in valid UTF-8.",
-        "11. **The listing's rows are handed out as the API shows them** (`billing/repository.py`): its one "
+        "11. **The listing's rows are handed out as the API shows them** (`billing/repository/listing.py`): its one "
         "statement selects the seed's fields under their API names with timestamps formatted by the database "
         "(`iso_utc`: `to_char` on PostgreSQL, `strftime` on SQLite), instead of parsing 150 timestamps to format "
         "them again and building a record and a dict per invoice.",

@@ -19,7 +19,7 @@ import os
 import sys
 
 from billing.db import transaction
-from billing.repository import unprocessed_events
+from billing.repository.stripe_events import unprocessed_events
 from billing.settings import Need, configure
 from billing.webhook import reprocess_stored_event
 from local.stack import StackNotRunning, stack_setting

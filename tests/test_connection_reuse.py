@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError
 
 from billing import db as billing_db
 from billing import db_pg8000
-from billing import repository
+from billing.repository.listing import iso_utc
 from google_double.tokens import FirebaseTokenIssuer
 from harness.database import SERVER_URL, create_database, drop_database
 from tests.support.tls_postgres import TlsPostgresProxy
@@ -206,7 +206,7 @@ def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None
                 assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "Asia/Kolkata"  # the database default
             with ours.connect() as conn:
                 assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "UTC"
-                formatted = conn.execute(select(repository.iso_utc(literal(datetime(2025, 1, 1, 23, 30, tzinfo=UTC)))))
+                formatted = conn.execute(select(iso_utc(literal(datetime(2025, 1, 1, 23, 30, tzinfo=UTC)))))
                 assert formatted.scalar_one() == "2025-01-01T23:30:00.000Z"
         finally:
             plain.dispose()

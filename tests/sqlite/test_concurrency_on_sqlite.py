@@ -1,6 +1,6 @@
 """Verify and duplicate webhook deliveries racing from several processes on SQLite: exactly one pending -> paid
 transition per invoice, as on PostgreSQL (tests/test_concurrency.py). SQLite has no row locks; the layer takes
-the database's write lock at the start of each transaction instead (billing.db)."""
+the database's write lock at the start of each transaction instead (billing/db_sqlite.py)."""
 
 from __future__ import annotations
 

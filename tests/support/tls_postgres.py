@@ -1,5 +1,5 @@
-"""PostgreSQL with TLS, for the tests: the local server has none, yet billing.db's verified mode (a CA bundle) must
-be shown to check a real certificate's chain and name, not merely to ask for TLS.
+"""PostgreSQL with TLS, for the tests: the local server has none, yet billing/db_pg8000.py's verified mode (a CA
+bundle) must be shown to check a real certificate's chain and name, not merely to ask for TLS.
 
 TlsPostgresProxy answers the SSLRequest with "S" as a TLS-enabled server does, handshakes with a certificate (for
 localhost and 127.0.0.1) from a CA made for the test, then relays the session in plaintext to the real server; a
