@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, insert, text, update
 
 from billing.schema import invoice as invoice_table
 
@@ -58,14 +58,17 @@ class World:
         self, company: Company, amount: str = "500.00", currency: str = "USD", status: str | None = None,
         due: str | None = None, description: str | None = "Phase 1",
     ) -> str:
+        """An invoice of the company's proposal, naming the seed's columns only (the rest are the database's
+        defaults), written through the schema's column types so that the same call works on PostgreSQL and SQLite
+        (which has no timestamptz to cast to, and whose driver takes no Decimal)."""
         n = next(_numbers)
         invoice_id = f"inv_{n}"
-        self._insert(
-            'INSERT INTO "Invoice" (id, "proposalId", "invoiceNumber", amount, currency, description, "dueDate")'
-            " VALUES (:id, :proposal, :number, :amount, :currency, :description, CAST(:due AS timestamptz))",
-            id=invoice_id, proposal=company.proposal_id, number=f"INV-2025-{n:04d}", amount=Decimal(amount),
-            currency=currency, description=description, due=due,
-        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(invoice_table).values(
+                id=invoice_id, proposalId=company.proposal_id, invoiceNumber=f"INV-2025-{n:04d}",
+                amount=Decimal(amount), currency=currency, description=description,
+                dueDate=datetime.fromisoformat(due).astimezone(UTC) if due else None,
+            ))
         if status:
             self._insert('UPDATE "Invoice" SET status = :status WHERE id = :id', status=status, id=invoice_id)
         return invoice_id

@@ -10,16 +10,22 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import boto3
 import pytest
 import responses
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, delete, text
 
+from billing import db as layer_db
+from billing import settings as layer_settings
+from billing.db import create_database_engine
+from billing.schema import metadata
 from google_double.certificates import google_certificate_endpoint, serve_certificates
 from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
-from harness.database import create_database, drop_database, truncate_all
+from harness.database import create_database, drop_database, migrate, truncate_all
 from stripe_double.double import StripeDouble
 from tests.support.password_postgres import PasswordPostgres
 
@@ -111,16 +117,83 @@ def password_postgres() -> Iterator[PasswordPostgres]:
     cluster.stop()
 
 
-@pytest.fixture(scope="session")
-def db_engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
+# ----- the database: PostgreSQL, or each engine the module names (pytest.mark.engines) -------------------------
+
+ENGINES = ("postgresql", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.engines("postgresql", "sqlite")` (on a module, class or test) runs those tests once per engine:
+    the functions' own engine and the tests' helpers (`db`, `world`, `db_engine`) all on that database. Without
+    the mark, PostgreSQL alone."""
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is None or "database" not in metafunc.fixturenames:
+        return
+    unknown = set(marker.args) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"unknown database engines {sorted(unknown)}; engines: {ENGINES}")
+    metafunc.parametrize("database", marker.args, indirect=True, scope="module")
+
+
+@dataclass
+class Database:
+    name: str  # "postgresql" | "sqlite"
+    url: str
+    engine: Engine
+
+    def clear(self) -> None:
+        """Every row gone, as at the start of a test."""
+        if self.name == "postgresql":
+            truncate_all(self.engine)
+            return
+        with self.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(delete(table))
+
+
+@pytest.fixture(scope="module")
+def database(request: pytest.FixtureRequest, service_environment: None, database_url: str,
+             functions: function_loader.Functions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The module's database. SQLite (the local default, `make dev`) is a fresh migrated file: the functions
+    (already imported) read DATABASE_URL again and open a new engine, as a new container would start, and go back
+    to PostgreSQL afterwards for the modules that follow in this process."""
+    name = getattr(request, "param", "postgresql")
+    if name == "postgresql":
+        engine = create_engine(database_url)
+        yield Database(name, database_url, engine)
+        engine.dispose()
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'billing.sqlite3'}"
+    migrate(url)
+    engine = create_database_engine(url)
+    with use_database(url):
+        yield Database(name, url, engine)
     engine.dispose()
 
 
+@contextmanager
+def use_database(url: str) -> Iterator[None]:
+    """The layer's settings and engine pointed at `url` while inside."""
+    previous = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = url
+    layer_settings.configure()
+    layer_db.dispose()
+    try:
+        yield
+    finally:
+        os.environ["DATABASE_URL"] = previous
+        layer_settings.configure()
+        layer_db.dispose()
+
+
+@pytest.fixture(scope="module")
+def db_engine(database: Database) -> Engine:
+    return database.engine
+
+
 @pytest.fixture(autouse=True)
-def clean_state(db_engine: Engine, stripe_double: StripeDouble) -> Iterator[None]:
-    truncate_all(db_engine)
+def clean_state(database: Database, stripe_double: StripeDouble) -> Iterator[None]:
+    database.clear()
     stripe_double.reset()
     yield
 

@@ -14,6 +14,9 @@ from billing.db import transaction
 from billing.money import normalize_currency
 from billing.repository.sql import normalized_currency
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 SPELLINGS = ["usd", "USD", " usd ", "Usd", "usd  "]
 
 

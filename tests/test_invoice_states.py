@@ -27,6 +27,9 @@ from billing.invoice_states import (
 from billing.money import SettlementTerms
 from billing.repository.invoices import apply_invoice_event
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 SESSION, PAYMENT = "cs_test_current", "pi_recorded"
 TERMS = SettlementTerms(Decimal("500"), "USD")
 PAIRS = list(itertools.product(InvoiceStatus, InvoiceEvent))

@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def test_lists_only_the_callers_company_invoices_in_due_date_order(world, api) -> None:
     # Given two companies with invoices

@@ -20,6 +20,9 @@ from billing.webhook import EVENT_HANDLERS, HANDLED_EVENT_TYPES
 from local.template import ROOT
 from stripe_double.vocabulary import EVENT_TYPES
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 THIRTY_DAYS = 30 * 24 * 3600
 
 

@@ -8,6 +8,9 @@ import stripe
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 @pytest.fixture
 def paid_invoice(payment_not_yet_recorded, api):

@@ -18,6 +18,9 @@ from stripe_double.double import StripeDouble
 from tests.support.faults import failing_updates
 from tests.support.observed import emitted_metrics, warnings_logged
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def session_creations(double) -> list:
     return [r for r in double.requests if r.method == "POST" and r.path == "/v1/checkout/sessions"]

@@ -24,6 +24,9 @@ from harness.truth import StripeTruth
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def refund_requests(stripe_double) -> list:
     return [r for r in stripe_double.requests if r.method == "POST" and r.path == "/v1/refunds"]

@@ -9,6 +9,9 @@ import pytest
 
 from stripe_double.events import event_payload, sign_payload
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 @pytest.fixture
 def checkout(world, api):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, text, update
 
 from billing import db as layer_db
 from billing.schema import invoice
+
+pytestmark = pytest.mark.engines("sqlite")
 
 
 def test_the_functions_use_the_sqlite_database(api, world) -> None:
