@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
+.PHONY: dev-env test test-fast lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
 	unapplied-payments
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
@@ -71,6 +71,11 @@ dev demo invoke doctor token sign seed stripe-events unapplied-payments: export 
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
 test: dev-env
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## The fast layer alone (tests/unit): the pure pieces, table-driven, no database, no double, no socket; seconds.
+## Selecting by marker works on the whole suite too: pytest -m "not storm and not model_based and not e2e".
+test-fast: dev-env
+	$(BIN)/python -m pytest tests/unit -q
 
 ## The reference portal clicked through in a real browser: Debian's chromium (installed when missing, by
 ## scripts/install_chromium.sh) driven by Playwright; screenshots land in docs/screenshots/ (the README's).

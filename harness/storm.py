@@ -14,7 +14,7 @@ scheduled reconciliation run: it reads Stripe's events list for what was never d
 
 Afterwards every invoice must be in exactly the state Stripe's objects imply (harness/truth.py), with
 refunds and disputes recorded as Stripe has them; each paid invoice must have gone to paid exactly once (a trigger
-logs every status change), by the payer its session names, with its own PaymentIntent.
+logs every status change: harness.transitions), by the payer its session names, with its own PaymentIntent.
 """
 
 from __future__ import annotations
@@ -99,34 +99,6 @@ class StormReport:
             f"unexpected answers       {len(self.errors)}",
         ]
 
-
-# ----- the transition log ----------------------------------------------------------------------------------
-
-_LOG_STATEMENTS = [
-    'CREATE TABLE "_StormTransition" ("invoiceId" text, "from" text, "to" text, "paidAt" timestamptz)',
-    """CREATE FUNCTION _storm_log_transition() RETURNS trigger AS $$ BEGIN
-         IF NEW.status IS DISTINCT FROM OLD.status THEN
-           INSERT INTO "_StormTransition" VALUES (NEW.id, OLD.status, NEW.status, NEW."paidAt");
-         END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
-    'CREATE TRIGGER storm_log_transition AFTER UPDATE ON "Invoice" FOR EACH ROW '
-    "EXECUTE FUNCTION _storm_log_transition()",
-]
-
-
-def install_transition_log(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for statement in _LOG_STATEMENTS:
-            conn.execute(text(statement))
-
-
-def remove_transition_log(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text('DROP TRIGGER IF EXISTS storm_log_transition ON "Invoice"'))
-        conn.execute(text("DROP FUNCTION IF EXISTS _storm_log_transition()"))
-        conn.execute(text('DROP TABLE IF EXISTS "_StormTransition"'))
-
-
-# ----- worker processes (separate Lambda containers) --------------------------------------------------------
 
 # ----- the storm --------------------------------------------------------------------------------------------
 
@@ -305,7 +277,7 @@ class Storm:
                                  f"{report.duplicate_deliveries} were")
         with self.engine.begin() as conn:
             rows = {r["id"]: dict(r) for r in conn.execute(text('SELECT * FROM "Invoice"')).mappings()}
-            transitions = [dict(r) for r in conn.execute(text('SELECT * FROM "_StormTransition"')).mappings()]
+            transitions = [dict(r) for r in conn.execute(text('SELECT * FROM "_TransitionLog"')).mappings()]
             adjustments = {r["id"]: dict(r) for r in conn.execute(text('SELECT * FROM "PaymentAdjustment"')).mappings()}
         to_paid = Counter(t["invoiceId"] for t in transitions if t["to"] == "paid")
         paid_at = {t["invoiceId"]: t["paidAt"] for t in transitions if t["to"] == "paid"}

@@ -21,10 +21,11 @@ from sqlalchemy import create_engine
 
 from google_double.certificates import google_certificate_endpoint
 from google_double.tokens import FirebaseTokenIssuer
+from harness import transitions
 from harness.api import Api
 from harness.database import create_database, drop_database
 from harness.functions import load_all
-from harness.storm import Storm, StormReport, install_transition_log
+from harness.storm import Storm, StormReport
 from harness.world import World
 from stripe_double.double import StripeDouble
 
@@ -57,7 +58,7 @@ class Environment:
         engine = create_engine(database_url)
         try:
             functions = load_all()  # each function validates its settings at import, as on a cold start
-            install_transition_log(engine)
+            transitions.install(engine)
             storm = Storm(world=World(engine), api=Api(functions, self.issuer, WEBHOOK_SECRET), stripe=self.stripe,
                           functions=functions, engine=engine, issuer=self.issuer, seed=args.seed)
             return storm.run(invoices=args.invoices, processes=processes, duplicate_share=args.duplicates,

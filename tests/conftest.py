@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -33,6 +34,19 @@ PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite_secret"
 PORTAL_URL = "https://portal.example.test"
+
+
+# Directories whose tests carry a marker of their own, so that `-m` selects or leaves them out.
+_MARKED_DIRECTORIES = {"e2e": pytest.mark.e2e, "browser": pytest.mark.browser}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests) if item.path.is_relative_to(tests) else None
+        if relative is not None and relative.parts[0] in _MARKED_DIRECTORIES:
+            item.add_marker(_MARKED_DIRECTORIES[relative.parts[0]])
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ import pytest
 
 from harness.events import client_request
 from harness.parallel import invoke_in_processes
-from tests.support.races import assert_each_invoice_paid_once, transition_log, verify_and_webhook_race
+from harness.transitions import transition_log
+from tests.support.races import assert_each_invoice_paid_once, verify_and_webhook_race
 
 # The race's size per engine: SQLite serialises every transaction, so it gets a smaller one.
 RACES = {

@@ -330,7 +330,7 @@ def test_an_invoice_that_cannot_be_applied_never_blocks_the_others_in_reconcilia
 
 def run_command(stripe_double, *args: str, expect_failure: bool = False) -> list[dict]:
     """scripts/unapplied_payments.py (make unapplied-payments) as an operator runs it, on the functions' database
-    (DATABASE_URL: PostgreSQL, or SQLite in tests/sqlite/)."""
+    (DATABASE_URL: PostgreSQL, or the SQLite file of the module's sqlite run)."""
     env = {**os.environ, "PYTHONPATH": "layers/common",
            "STRIPE_API_BASE": stripe_double.url, "STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_test_operator"}
     result = subprocess.run([sys.executable, "scripts/unapplied_payments.py", *args], env=env, cwd=ROOT,

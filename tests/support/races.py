@@ -1,16 +1,11 @@
 """The verify-versus-webhook race, run on PostgreSQL and SQLite (tests/test_concurrency.py): invoices paid at Stripe
 but not yet fulfilled, their completed events delivered several times and both payers' dashboards calling verify,
-all shuffled into one list of jobs for harness/parallel.py; and a trigger logging every status change, so that a
-test sees transitions, not just the final state."""
+all shuffled into one list of jobs for harness/parallel.py."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import Engine, text
 
 from harness.events import client_request, webhook_request
 from stripe_double.events import event_payload, sign_payload
@@ -41,8 +36,8 @@ def verify_and_webhook_race(
 
 
 def assert_each_invoice_paid_once(db, responses: list[tuple[int, Any]], expected_payer: dict[str, str]) -> list[str]:
-    """Every call answered 200 and each invoice moved pending -> paid exactly once (the `_TransitionLog` the test
-    installed), paid by its payer. Returns the webhook outcomes ("duplicate" for a repeated delivery)."""
+    """Every call answered 200 and each invoice moved pending -> paid exactly once (the `_TransitionLog` of
+    harness.transitions), paid by its payer. Returns the webhook outcomes ("duplicate" for a repeated delivery)."""
     assert {status for status, _ in responses} == {200}
     transitions = db('SELECT "invoiceId", "from", "to" FROM "_TransitionLog"')
     assert sorted(t["invoiceId"] for t in transitions) == sorted(expected_payer)
@@ -50,42 +45,3 @@ def assert_each_invoice_paid_once(db, responses: list[tuple[int, Any]], expected
     for row in db('SELECT id, status, "paidByContactId" FROM "Invoice"'):
         assert (row["status"], row["paidByContactId"]) == ("paid", expected_payer[row["id"]])
     return [body.get("outcome", "duplicate") for _, body in responses if "received" in body]
-
-
-_TRANSITION_LOG = {
-    "postgresql": (
-        [
-            'CREATE TABLE "_TransitionLog" ("invoiceId" text, "from" text, "to" text)',
-            """CREATE FUNCTION _log_transition() RETURNS trigger AS $$ BEGIN
-                 IF NEW.status IS DISTINCT FROM OLD.status THEN
-                   INSERT INTO "_TransitionLog" VALUES (NEW.id, OLD.status, NEW.status);
-                 END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
-            'CREATE TRIGGER log_transition AFTER UPDATE ON "Invoice" FOR EACH ROW EXECUTE FUNCTION _log_transition()',
-        ],
-        ['DROP TRIGGER log_transition ON "Invoice"', "DROP FUNCTION _log_transition()", 'DROP TABLE "_TransitionLog"'],
-    ),
-    "sqlite": (
-        [
-            'CREATE TABLE "_TransitionLog" ("invoiceId" text, "from" text, "to" text)',
-            """CREATE TRIGGER log_transition AFTER UPDATE OF status ON "Invoice"
-               WHEN OLD.status IS NOT NEW.status
-               BEGIN INSERT INTO "_TransitionLog" VALUES (NEW.id, OLD.status, NEW.status); END""",
-        ],
-        ["DROP TRIGGER log_transition", 'DROP TABLE "_TransitionLog"'],
-    ),
-}
-
-
-@contextmanager
-def transition_log(engine: Engine) -> Iterator[None]:
-    """While inside, every status change of an invoice is a row of "_TransitionLog" (invoiceId, from, to)."""
-    create, drop = _TRANSITION_LOG[engine.dialect.name]
-    with engine.begin() as conn:
-        for statement in create:
-            conn.execute(text(statement))
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            for statement in drop:
-                conn.execute(text(statement))

@@ -157,6 +157,12 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
         verify_webhook_signature(payload, signature)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise BadRequest("invalid or missing Stripe-Signature") from None
+    return parse_event(payload)
+
+
+def parse_event(payload: bytes) -> dict[str, Any]:
+    """A signed body (valid UTF-8: the signature check decoded it) as a Stripe event; BadRequest for anything that
+    is not one: not JSON, nested deeper than any event Stripe sends, or without an id, a type and an object."""
     try:
         event = json.loads(payload)
     except ValueError:
@@ -166,8 +172,8 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     # Fewer brackets than the limit cannot nest deeper than it: a real event is not walked for its depth.
     if payload.count(b"{") + payload.count(b"[") > MAX_EVENT_DEPTH and _deeper_than(event, MAX_EVENT_DEPTH):
         raise BadRequest(_TOO_DEEP)
-    # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
-    # from a \u escape: without one, there is nothing to replace.
+    # The payload is valid UTF-8, so a NUL or a lone surrogate can only come from a \u escape: without one, there
+    # is nothing to replace.
     if b"\\u" in payload:
         event = _storable(event)
     if not (
