@@ -1,13 +1,21 @@
-"""PostgreSQL with TLS, for the tests: the local server has none, yet billing/db_pg8000.py's verified mode (a CA
-bundle) must be shown to check a real certificate's chain and name, not merely to ask for TLS.
+"""What PostgreSQL receives, for the tests: a proxy in front of the real server that records every message a
+client sends it, relays the session, and can cut it.
 
-TlsPostgresProxy answers the SSLRequest with "S" as a TLS-enabled server does, handshakes with a certificate (for
-localhost and 127.0.0.1) from a CA made for the test, then relays the session in plaintext to the real server; a
-client starting without TLS is relayed too, as a real server would take it. Per client connection it records
-whether TLS was established and how many bytes reached PostgreSQL: a refused certificate must mean none."""
+Recorded at the wire, per client connection: whether TLS was established, how many bytes reached PostgreSQL (a
+refused certificate must mean none), and each frontend message of the protocol (`messages`: a simple query and its
+text, a parse and its statement, a sync ...), so that a test asserts the statements and round trips a request
+costs without looking inside the driver. `cut()` ends every session at once, as a network or a server going away
+would.
+
+With `tls=True` it answers the SSLRequest with "S" as a TLS-enabled server does and handshakes with a certificate
+(for localhost and 127.0.0.1) from a CA made for the test: the local server has no TLS, yet billing/db_pg8000.py's
+verified mode (a CA bundle) must be shown to check a real certificate's chain and name. Without, it answers "N", as
+the local server does.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import select
@@ -16,13 +24,14 @@ import ssl
 import struct
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy.engine import make_url
 
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # length 8, then the SSLRequest code
 _POLL_SECONDS = 0.1  # how soon the threads notice stop()
@@ -61,16 +70,53 @@ def _certificate(name: str, issuer: _Issuer | None = None, sans: list[x509.Gener
 
 @dataclass
 class Relayed:
-    """One client connection: whether its TLS handshake completed, and the bytes of it that reached PostgreSQL."""
+    """One client connection: whether its TLS handshake completed, the bytes of it that reached PostgreSQL, and the
+    frontend messages it sent after the startup message, as (type, SQL text for a query or a parse, else "")."""
 
     tls: bool = False
     bytes_to_server: int = 0
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    _pending: bytes = b""
+    _started: bool = False
+
+    def record(self, data: bytes) -> None:
+        self._pending += data
+        while True:
+            if not self._started:  # the startup message: a length, no type byte
+                if len(self._pending) < 4:
+                    return
+                length = struct.unpack("!i", self._pending[:4])[0]
+                if len(self._pending) < length:
+                    return
+                self._pending, self._started = self._pending[length:], True
+                continue
+            if len(self._pending) < 5:
+                return
+            kind, length = chr(self._pending[0]), struct.unpack("!i", self._pending[1:5])[0]
+            if len(self._pending) < 1 + length:
+                return
+            body, self._pending = self._pending[5:1 + length], self._pending[1 + length:]
+            self.messages.append((kind, _sql_of(kind, body)))
+
+    def statements(self) -> list[tuple[str, str]]:
+        """("simple" | "extended", SQL) of each statement sent, in order."""
+        return [("simple" if kind == "Q" else "extended", sql) for kind, sql in self.messages if kind in ("Q", "P")]
 
 
-class TlsPostgresProxy:
-    """`with TlsPostgresProxy() as proxy:` listens on host:proxy.port until the block ends."""
+def _sql_of(kind: str, body: bytes) -> str:
+    if kind == "Q":
+        return body.split(b"\0", 1)[0].decode()
+    if kind == "P":  # the statement's name, then its text
+        return body.split(b"\0", 2)[1].decode()
+    return ""
 
-    def __init__(self, host: str = "127.0.0.1", server: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+
+class PostgresProxy:
+    """`with PostgresProxy() as proxy:` listens on host:proxy.port until the block ends."""
+
+    def __init__(self, host: str = "127.0.0.1", server: tuple[str, int] = ("127.0.0.1", 5432), *,
+                 tls: bool = False) -> None:
+        self.tls = tls
         ca = _certificate("billing tests CA")
         sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         certificate, key = _certificate("billing tests PostgreSQL", ca, sans)
@@ -90,8 +136,24 @@ class TlsPostgresProxy:
         self._listener.settimeout(_POLL_SECONDS)  # accept() wakes up to see stop(); closing would not wake it
         self.port: int = self._listener.getsockname()[1]
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._live: list[socket.socket] = []  # the sockets of the sessions being relayed, for cut()
 
-    def __enter__(self) -> TlsPostgresProxy:
+    def url(self, database_url: str, host: str = "127.0.0.1") -> str:
+        """`database_url` through this proxy."""
+        return make_url(database_url).set(host=host, port=self.port).render_as_string(hide_password=False)
+
+    def cut(self) -> None:
+        """End every session being relayed, on both sides, as a network or a server going away would: the client
+        finds its socket at its end (readable, nothing to read)."""
+        for each in list(self._live):
+            with contextlib.suppress(OSError):
+                each.shutdown(socket.SHUT_RDWR)
+
+    def sent(self) -> list[Relayed]:
+        """The connections that reached PostgreSQL (a TLS attempt the proxy refused is none)."""
+        return [c for c in self.connections if c.bytes_to_server]
+
+    def __enter__(self) -> PostgresProxy:
         self._threads[0].start()
         return self
 
@@ -122,16 +184,23 @@ class TlsPostgresProxy:
         try:
             client.settimeout(5)  # a client stalled mid-handshake cannot hold stop() for long
             first = client.recv(8, socket.MSG_WAITALL)
-            if first == _SSL_REQUEST:
+            if first == _SSL_REQUEST and self.tls:
                 client.sendall(b"S")
                 client = self._tls.wrap_socket(client, server_side=True)  # raises if the client rejects us
                 sockets.append(client)
                 relayed.tls, first = True, b""
+            elif first == _SSL_REQUEST:
+                client.sendall(b"N")  # as a server without TLS answers; the client goes on in plaintext, or leaves
+                first = client.recv(8, socket.MSG_WAITALL)
+                if not first:
+                    return
             # PostgreSQL is reached only now: nothing of a connection whose handshake failed gets there
             server = socket.create_connection(self._server, timeout=5)
             sockets.append(server)
             server.sendall(first)  # a plaintext client's first 8 bytes are its startup message's
             relayed.bytes_to_server += len(first)
+            relayed.record(first)
+            self._live += sockets
             peers = {client: server, server: client}
             while not self._stopping.is_set():
                 readable, _, _ = select.select(list(peers), [], [], _POLL_SECONDS)
@@ -145,8 +214,11 @@ class TlsPostgresProxy:
                     peers[source].sendall(data)
                     if source is client:
                         relayed.bytes_to_server += len(data)
+                        relayed.record(data)
         except OSError:  # ssl.SSLError included: the handshake was refused, or a side went away
             return
         finally:
             for each in sockets:
+                with contextlib.suppress(ValueError):
+                    self._live.remove(each)
                 each.close()
