@@ -132,7 +132,8 @@ stripe_customer = Table(
 )
 
 # Every Checkout Session ever created for an invoice: the history behind "stripeCheckoutSessionId" (which holds
-# only the current one), and the attempt counter behind each creation's idempotency key.
+# only the current one), with the idempotency key it was created with (checkout derives it from the invoice as of
+# its last change and every parameter sent) and the payer it was made for.
 checkout_session = Table(
     "CheckoutSession",
     metadata,
