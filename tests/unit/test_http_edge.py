@@ -20,6 +20,9 @@ from billing.errors import (
     ServiceUnavailable,
 )
 from billing.http import MAX_BODY_BYTES, ApiRequest, endpoint, json_response, path_parameter
+from local.runtime import LambdaContext
+
+CONTEXT = LambdaContext("UnitFunction", memory_limit_in_mb=512, timeout_seconds=28)
 
 
 def event(**fields: Any) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def test_an_http_api_event_is_read(fields: dict[str, Any], request_read: ApiRequ
          "far over it"],
 )
 def test_what_cannot_be_a_request_is_answered_by_the_edge(raw: Any, status: int, message: str) -> None:
-    response = endpoint(lambda request: (200, {"served": True}))(raw, None)
+    response = endpoint(lambda request: (200, {"served": True}))(raw, CONTEXT)
     assert response["statusCode"] == status
     assert message in json.loads(response["body"])["error"]
 
@@ -81,7 +84,7 @@ def test_errors_become_responses_in_one_place(raised: Exception, status: int, bo
     def route(request: ApiRequest) -> tuple[int, dict[str, Any]]:
         raise raised
 
-    response = endpoint(route)(event(), None)
+    response = endpoint(route)(event(), CONTEXT)
     assert (response["statusCode"], json.loads(response["body"])) == (status, body)
     assert response["headers"] == {"content-type": "application/json", "cache-control": "no-store"}
 
