@@ -98,7 +98,9 @@ test-py311:
 	$(VENV311)/bin/python -m pip install --quiet -r requirements-dev.txt; \
 	$(VENV311)/bin/python -m pytest -n 2 --dist loadfile -q
 
-lint: dev-env
+## ruff (with the complexity gate C901) and mypy (strict; tests relaxed; pyproject.toml says where). The browser
+## tests' Playwright is installed first, so that they are checked against its types too.
+lint: dev-env $(BIN)/.browser-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

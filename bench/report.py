@@ -132,7 +132,13 @@ def plan_warmup(results: dict[str, Any]) -> int:
 
 
 def render(results: dict[str, Any]) -> str:
-    m, plan = results["machine"], results["plan"]
+    out = [*_introduction(results), *_cold_starts(results), *_warm_requests(results), *_throughput(results),
+           *_sizes(results), *notes(results)]
+    return "\n".join(out) + "\n"
+
+
+def _introduction(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
     out = [
         "# Performance",
         "",
@@ -154,7 +160,12 @@ def render(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     out += [f"| {b} | {what} | {ratio} | {verdict(met)} |" for b, what, ratio, met in budgets(results)]
-    out += ["", "## Cold starts", "",
+    return out
+
+
+def _cold_starts(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = ["", "## Cold starts", "",
             f"A fresh `python -I -S -B` process per run (the function directory, the built layer and the Lambda "
             f"runtime's boto3 on `sys.path`, nothing else), timed from spawn to its first response; median of "
             f"{plan['cold_runs']} interleaved runs (floor, ours, ours after restore, naive, ... then again); ratios "
@@ -216,8 +227,12 @@ def render(results: dict[str, Any]) -> str:
         c = results["cold"][route]
         out.append(f"| {route} | " + ", ".join(f"{name} {t:.0f}" for name, t in c["ours"]["import_breakdown"]) +
                    " | " + ", ".join(f"{name} {t:.0f}" for name, t in c["naive"]["import_breakdown"]) + " |")
+    return out
 
-    out += ["", "## Warm requests", "",
+
+def _warm_requests(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = ["", "## Warm requests", "",
             f"In-process invocations of one function per process (a warm container): {plan['warmup']} untimed, "
             f"then {plan['iterations']} timed ({plan['naive_iterations']} for the baseline, which opens a "
             "connection per request); the company has 50 invoices. *SQL* = time inside pg8000 sending the "
@@ -252,6 +267,12 @@ def render(results: dict[str, Any]) -> str:
         for name, phase in results["warm"][route]["ours"]["phases"].items():
             if phase["sql"]:
                 out.append(f"- {PHASE_NAMES[name]}: " + "; ".join(f"`{_short(sql)}`" for sql in phase["sql"]))
+    return out
+
+
+def _throughput(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = []
     t = results["throughput"]
     out += ["", "## Webhook throughput", "",
             f"{t['ours']['deliveries']} deliveries ({t['ours']['check']['events']} events, "
@@ -266,6 +287,11 @@ def render(results: dict[str, Any]) -> str:
         out.append(f"| {variant} | {v['events_per_second']:.0f} | {v['seconds']:.1f} | {v['connections']} | "
                    f"{'yes' if v['check']['ok'] else 'NO'} |")
     out.append(f"| ours / naive | {t['ours']['events_per_second'] / t['naive']['events_per_second']:.2f}x | | | |")
+    return out
+
+
+def _sizes(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     s = results["sizes"]
     out += ["", "## Sizes (`sam build` output)", "",
             "| artifact | ours unzipped | ours zipped | naive unzipped | naive zipped | ours / naive (zipped) |",
@@ -276,8 +302,7 @@ def render(results: dict[str, Any]) -> str:
                    f"{size(n['zipped'])} | {o['zipped'] / n['zipped']:.2f}x |")
     out += ["", "The naive functions are one module (`bench/naive/`) shared by the four; its layer is ours without "
             "bytecode plus the X-Ray SDK.", ""]
-    out += notes(results)
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _short(sql: str) -> str:

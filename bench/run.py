@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,7 +224,7 @@ def measure_cold_starts(stack: LocalStack, scenario: Scenario, plan: Plan, pools
                                     lambda _: None),
         }
         log(f"cold starts: {route} ({plan.cold_runs} runs each of floor, ours, ours after SnapStart restore, naive)")
-        runs = coldstart.interleaved(starts, plan.cold_runs, lambda name, r, route=route: check_cold(route, name, r))
+        runs = coldstart.interleaved(starts, plan.cold_runs, functools.partial(check_cold, route))
         results[route] = {
             name: {
                 "total_ms": coldstart.median(rs, "total_ms"),
@@ -242,7 +244,8 @@ def measure_cold_starts(stack: LocalStack, scenario: Scenario, plan: Plan, pools
     return results
 
 
-def first_requests(stack: LocalStack, scenario: Scenario, route: str, pools: dict[str, Pool], runs: int):
+def first_requests(stack: LocalStack, scenario: Scenario, route: str, pools: dict[str, Pool], runs: int
+                   ) -> Callable[[int], dict[str, Any]]:
     """A first request per run: each checkout and webhook its own invoice, as a real first request would be."""
     if route == "list_invoices":
         events = [client_event(stack, route, scenario.list_payer)] * runs

@@ -92,7 +92,7 @@ class FirebaseTokenIssuer:
         return jwt.encode(self.claims(uid), self._key, algorithm="RS256", headers={"kid": "../../etc/passwd' OR 1=1"})
 
     def unsigned_token(self, uid: str) -> str:
-        return jwt.encode(self.claims(uid), None, algorithm="none", headers={"kid": self.kid})
+        return jwt.encode(self.claims(uid), "", algorithm="none", headers={"kid": self.kid})  # "": no key
 
     def hs256_with_certificate_token(self, uid: str) -> str:
         """The classic algorithm-confusion attack: HMAC keyed with the public certificate."""

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return event
 
 
 def client_request(name: str, token: str | None, **path_parameters: str) -> dict[str, Any]:

@@ -177,7 +177,7 @@ class Storm:
         assert status == 200, (status, body)
         if not invoice.sessions or invoice.sessions[-1] != body["sessionId"]:
             invoice.sessions.append(body["sessionId"])
-        return body["sessionId"]
+        return str(body["sessionId"])
 
     def _attempts(self, invoice: _Invoice) -> None:
         """One to five earlier attempts (a payer opens checkout and leaves): each ends at Stripe (expired) or is
@@ -282,30 +282,34 @@ class Storm:
         to_paid = Counter(t["invoiceId"] for t in transitions if t["to"] == "paid")
         paid_at = {t["invoiceId"]: t["paidAt"] for t in transitions if t["to"] == "paid"}
         for invoice in self.invoices:
-            row, truth = rows[invoice.id], StripeTruth(self.stripe, invoice.id)
-            expected = truth.status()
-            report.final_statuses[row["status"]] += 1
-            payments = truth.payments()
-            if len(payments) > 1 or to_paid[invoice.id] > 1 or (
-                invoice.id in paid_at and row["paidAt"] != paid_at[invoice.id]
-            ):
-                report.doubled_payments += 1
-            if payments and row["status"] not in ("paid", "refunded"):
-                report.lost_payments += 1
-            if row["status"] in ("paid", "refunded") and payments and (
-                row["paidByContactId"] != payments[0].payer
-                or row["stripePaymentIntentId"] != payments[0].payment_intent
-            ):
-                report.misattributed_payments += 1
-            if row["status"] != expected:
-                report.wrong_states.append(f"{invoice.id} ({invoice.outcome}): {row['status']}, Stripe says "
-                                           f"{expected}")
+            self._check_invoice(invoice, rows[invoice.id], to_paid[invoice.id], paid_at.get(invoice.id))
+        self._check_adjustments(adjustments)
+
+    def _check_invoice(self, invoice: _Invoice, row: dict[str, Any], times_paid: int, paid_at: Any) -> None:
+        """The invoice as Stripe's objects say: paid once, by the payer of its session, with its own payment."""
+        report, truth = self.report, StripeTruth(self.stripe, invoice.id)
+        expected = truth.status()
+        report.final_statuses[row["status"]] += 1
+        payments = truth.payments()
+        if len(payments) > 1 or times_paid > 1 or (times_paid and row["paidAt"] != paid_at):
+            report.doubled_payments += 1
+        if payments and row["status"] not in ("paid", "refunded"):
+            report.lost_payments += 1
+        if row["status"] in ("paid", "refunded") and payments and (
+            row["paidByContactId"] != payments[0].payer or row["stripePaymentIntentId"] != payments[0].payment_intent
+        ):
+            report.misattributed_payments += 1
+        if row["status"] != expected:
+            report.wrong_states.append(f"{invoice.id} ({invoice.outcome}): {row['status']}, Stripe says {expected}")
+
+    def _check_adjustments(self, adjustments: dict[str, dict[str, Any]]) -> None:
+        """Refunds and disputes recorded as Stripe has them."""
         for charge in self.stripe.charges.values():
             if charge["amount_refunded"]:
                 recorded = adjustments.get(charge["id"], {})
                 expected_refund = (charge["amount_refunded"], "full" if charge["refunded"] else "partial")
                 if (recorded.get("amountMinor"), recorded.get("status")) != expected_refund:
-                    report.wrong_states.append(f"refund {charge['id']}: {recorded}, Stripe says {expected_refund}")
+                    self.report.wrong_states.append(f"refund {charge['id']}: {recorded}, Stripe says {expected_refund}")
         for dispute in self.stripe.disputes.values():
             if adjustments.get(dispute["id"], {}).get("status") != dispute["status"]:
-                report.wrong_states.append(f"dispute {dispute['id']}: not recorded as {dispute['status']}")
+                self.report.wrong_states.append(f"dispute {dispute['id']}: not recorded as {dispute['status']}")

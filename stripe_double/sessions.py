@@ -231,7 +231,7 @@ def _expires_at(params: Json, now: int) -> int:
 
 def _amount_due(line_items: list[Json], currency: str) -> int:
     """The total of the line items, within Stripe's minimum charge and maximum amount."""
-    amount = sum(item["amount_total"] for item in line_items)
+    amount = sum(int(item["amount_total"]) for item in line_items)
     minimum = MINIMUM_CHARGE.get(currency)
     if minimum is not None and amount < minimum:
         raise invalid("The Checkout Session's total amount due must add up to at least "

@@ -14,6 +14,7 @@ import pytest
 
 from billing import auth
 from google_double.accounts import GoogleAccounts
+from harness.world import Contact
 from tests.conftest import PROJECT_ID
 from tests.support.container import new_container
 
@@ -57,7 +58,7 @@ def google(google_endpoint, moto_secrets_manager, world):
     accounts.stop_serving(google_endpoint)
 
 
-def signed_in(world, google) -> tuple:
+def signed_in(world, google) -> Contact:
     acme = world.company()
     alice = world.contact(acme)
     world.invoice(acme)

@@ -82,7 +82,7 @@ def test_a_company_without_invoices_gets_an_empty_list(world, api) -> None:
 
 def test_a_valid_token_without_a_contact_is_forbidden(world, api, token_issuer) -> None:
     world.invoice(world.company())
-    status, body = api.list_invoices(None, token=token_issuer.token("uid-of-a-stranger"))  # type: ignore[arg-type]
+    status, body = api.list_invoices(None, token=token_issuer.token("uid-of-a-stranger"))
     assert status == 403
     assert body == {"error": "no client contact for this account"}
 

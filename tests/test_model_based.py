@@ -417,7 +417,7 @@ class BillingMachine(RuleBasedStateMachine):
 def test_random_interleavings_hold_against_the_model(world, api, stripe_double, functions, db_engine) -> None:
     env = Environment(world, api, stripe_double, functions, db_engine)
     run_state_machine_as_test(
-        lambda: BillingMachine(env),
+        lambda: BillingMachine(env),  # type: ignore[arg-type]  # any factory of machines will do
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_double.server import DeliverySettings, LocalStripe
+from stripe_double.delivery import DeliverySettings
+from stripe_double.server import LocalStripe
 from tests.support.http import request_json
 
 SECRET = "whsec_test_local_server_suite"

@@ -77,7 +77,7 @@ def test_a_payment_of_an_edited_invoice_is_refunded_and_the_invoice_is_payable_a
 
     # And the session is released and the invoice is payable at 600.00, the payment set aside for a refund
     row = invoice_row(db, invoice_id)
-    assert (row["status"], row["stripeCheckoutSessionId"], Decimal(row["amount"])) == ("pending", None, 600)
+    assert (row["status"], row["stripeCheckoutSessionId"], Decimal(row["amount"])) == ("pending", None, Decimal(600))
     assert (row["paidAt"], row["paidByContactId"], row["stripePaymentIntentId"]) == (None, None, None)
     assert unapplied(db) == [{"id": payment_intent, "invoiceId": invoice_id, "reason": "amount_mismatch",
                               "status": "refund_due", "refundId": None}]

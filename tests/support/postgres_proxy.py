@@ -179,21 +179,28 @@ class PostgresProxy:
             self._threads.append(threading.Thread(target=self._serve, args=(client, relayed), daemon=True))
             self._threads[-1].start()
 
+    def _handshake(self, client: socket.socket, relayed: Relayed) -> tuple[socket.socket, bytes]:
+        """The client's socket (TLS-wrapped when TLS was agreed) and what it sent of its startup message so far."""
+        first = client.recv(8, socket.MSG_WAITALL)
+        if first != _SSL_REQUEST:
+            return client, first  # a plaintext client's first 8 bytes are its startup message's
+        if not self.tls:
+            client.sendall(b"N")  # as a server without TLS answers; the client goes on in plaintext, or leaves
+            return client, client.recv(8, socket.MSG_WAITALL)
+        client.sendall(b"S")
+        wrapped = self._tls.wrap_socket(client, server_side=True)  # raises if the client rejects us
+        relayed.tls = True
+        return wrapped, b""
+
     def _serve(self, client: socket.socket, relayed: Relayed) -> None:
         sockets = [client]
         try:
             client.settimeout(5)  # a client stalled mid-handshake cannot hold stop() for long
-            first = client.recv(8, socket.MSG_WAITALL)
-            if first == _SSL_REQUEST and self.tls:
-                client.sendall(b"S")
-                client = self._tls.wrap_socket(client, server_side=True)  # raises if the client rejects us
+            client, first = self._handshake(client, relayed)
+            if client not in sockets:
                 sockets.append(client)
-                relayed.tls, first = True, b""
-            elif first == _SSL_REQUEST:
-                client.sendall(b"N")  # as a server without TLS answers; the client goes on in plaintext, or leaves
-                first = client.recv(8, socket.MSG_WAITALL)
-                if not first:
-                    return
+            if not (relayed.tls or first):
+                return  # it left after hearing there is no TLS
             # PostgreSQL is reached only now: nothing of a connection whose handshake failed gets there
             server = socket.create_connection(self._server, timeout=5)
             sockets.append(server)

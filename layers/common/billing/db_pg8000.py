@@ -87,7 +87,8 @@ def _remember_placeholder_rewrites() -> None:
 
     def convert_paramstyle(style: str, statement: str, args: Any) -> tuple[str, Any]:
         if style != "format":
-            return rewrite(style, statement, args)
+            rewritten_elsewhere: tuple[str, Any] = rewrite(style, statement, args)
+            return rewritten_elsewhere
         return rewritten(statement), args
 
     legacy.convert_paramstyle = convert_paramstyle

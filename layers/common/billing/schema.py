@@ -7,6 +7,7 @@ at the portal's database. The tables after them are ours. `tests/test_migrations
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -59,7 +60,7 @@ def _one_of(column: str, values: type[StrEnum]) -> str:
 
 
 
-def _timestamp(name: str, nullable: bool = True, default: bool = False) -> Column:
+def _timestamp(name: str, nullable: bool = True, default: bool = False) -> Column[datetime]:
     return Column(
         name,
         DateTime(timezone=True),
