@@ -165,7 +165,8 @@ def _introduction(results: dict[str, Any]) -> list[str]:
 
 def _cold_starts(results: dict[str, Any]) -> list[str]:
     plan = results["plan"]
-    out: list[str] = ["", "## Cold starts", "",
+    out: list[str] = []
+    out += ["", "## Cold starts", "",
             f"A fresh `python -I -S -B` process per run (the function directory, the built layer and the Lambda "
             f"runtime's boto3 on `sys.path`, nothing else), timed from spawn to its first response; median of "
             f"{plan['cold_runs']} interleaved runs (floor, ours, ours after restore, naive, ... then again); ratios "
@@ -232,7 +233,8 @@ def _cold_starts(results: dict[str, Any]) -> list[str]:
 
 def _warm_requests(results: dict[str, Any]) -> list[str]:
     plan = results["plan"]
-    out: list[str] = ["", "## Warm requests", "",
+    out: list[str] = []
+    out += ["", "## Warm requests", "",
             f"In-process invocations of one function per process (a warm container): {plan['warmup']} untimed, "
             f"then {plan['iterations']} timed ({plan['naive_iterations']} for the baseline, which opens a "
             "connection per request); the company has 50 invoices. *SQL* = time inside pg8000 sending the "

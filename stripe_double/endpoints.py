@@ -57,19 +57,21 @@ def resolve(method: str, path: str) -> tuple[Route, dict[str, str]]:
 
 def create_customer_endpoint(store: Store, call: Call, kind: str | None) -> tuple[int, Json]:
     check.known(call.params, CUSTOMER_CREATE_PARAMS, MODELED_CUSTOMER_PARAMS)
-    expand = check.expand_paths(call.params)
-    check.expandable("customer", expand)
-    customer = create_customer(store, call.params)
-    store.belongs_to(customer["id"], call.account)
-    return 200, store.render(customer, expand)
+    return _created(store, call, "customer", create_customer)
 
 
 def create_session_endpoint(store: Store, call: Call, kind: str | None) -> tuple[int, Json]:
+    return _created(store, call, "checkout.session", create_session)  # create_session checks its own names
+
+
+def _created(store: Store, call: Call, kind: str, create: Callable[[Store, Json], Json]) -> tuple[int, Json]:
+    """An object made by `create` from the request's parameters (expansions checked first), as the account that
+    asked owns it."""
     expand = check.expand_paths(call.params)
-    check.expandable("checkout.session", expand)
-    session = create_session(store, call.params)
-    store.belongs_to(session["id"], call.account)
-    return 200, store.render(session, expand)
+    check.expandable(kind, expand)
+    made = create(store, call.params)
+    store.belongs_to(made["id"], call.account)
+    return 200, store.render(made, expand)
 
 
 def retrieve(store: Store, call: Call, kind: str | None) -> tuple[int, Json]:
