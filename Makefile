@@ -122,7 +122,7 @@ ci: lint test cfn smoke
 ## against a naive baseline in one run; writes docs/PERFORMANCE.md. A few minutes; BENCH_ARGS=--quick for fewer runs.
 .PHONY: bench
 bench: dev-env
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm

@@ -111,15 +111,21 @@ def ensure_packages() -> None:
         log(f"installing {' '.join(packages)} into {target.relative_to(ROOT)}")
         shutil.rmtree(target, ignore_errors=True)
         completed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                    "--target", str(target), *packages], capture_output=True, text=True, check=False)
+                                    "--target", str(target), *packages], capture_output=True, text=True, check=False,
+                                   env=_without_pythonpath())
         if completed.returncode != 0:
             raise SystemExit(f"pip install failed:\n{completed.stderr[-4000:]}")
         (target / ".installed").write_text(" ".join(packages))
 
 
+def _without_pythonpath() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def sam_build() -> None:
     log("sam build (layer and functions, as deployed) ...")
-    environment = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    # Not the tools' PYTHONPATH (`make bench` sets it for this process): the build sees only what it installs.
+    environment = {**_without_pythonpath(), "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
                    "PYENV_VERSION": "3.13.0", "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
     began = time.perf_counter()
     completed = subprocess.run([str(ROOT / ".venv" / "bin" / "sam"), "build", "--build-dir", str(BUILD),
