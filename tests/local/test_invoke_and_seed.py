@@ -139,7 +139,7 @@ def test_seeding_again_resets_the_seeded_rows_and_leaves_others_alone(seeded) ->
     seed.seed(engine)
 
     with engine.begin() as conn:
-        rows: dict[str, str] = dict(conn.execute(text('SELECT id, status FROM "Invoice"')).tuples().all())
+        rows: dict[str, str] = {row.id: row.status for row in conn.execute(text('SELECT id, status FROM "Invoice"'))}
         customers = conn.execute(text('SELECT count(*) FROM "StripeCustomer"')).scalar()
     engine.dispose()
     assert rows == {**{i.id: i.status for i in seed.INVOICES}, "inv_mine": "pending"}
