@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev-env test lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
+.PHONY: dev-env test test-fast lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
 	unapplied-payments test-prisma
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
@@ -44,9 +44,10 @@ doctor: dev-env
 token: dev-env
 	@$(BIN)/python -m local.token $(CONTACT)
 
-## A Stripe-Signature for the webhook body on stdin, with the local webhook secret.
+## A Stripe-Signature for the webhook body on stdin, with the local webhook secret
+## (ARGS="--event events/stripe_webhook.json" signs the sample event file anew).
 sign: dev-env
-	@$(BIN)/python -m local.sign
+	@$(BIN)/python -m local.sign $(ARGS)
 
 ## Reset the demo companies, contacts and invoices.
 seed: dev-env
@@ -61,13 +62,20 @@ stripe-events: dev-env
 unapplied-payments: dev-env
 	$(BIN)/python scripts/unapplied_payments.py $(ARGS)
 
-# The local tools import the layer from its directory, as Lambda does from /opt/python.
-dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+# The local tools and the scripts import the layer from its directory, as Lambda does from /opt/python, and the
+# repository's packages (local, stripe_double, harness ...) from the root.
+TOOLS_PATH := $(CURDIR)/layers/common:$(CURDIR)
+dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(TOOLS_PATH)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
 test: dev-env
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## The fast layer alone (tests/unit): the pure pieces, table-driven, no database, no double, no socket; seconds.
+## Selecting by marker works on the whole suite too: pytest -m "not storm and not model_based and not e2e".
+test-fast: dev-env
+	$(BIN)/python -m pytest tests/unit -q
 
 ## The reference portal clicked through in a real browser: Debian's chromium (installed when missing, by
 ## scripts/install_chromium.sh) driven by Playwright; screenshots land in docs/screenshots/ (the README's).
@@ -104,7 +112,9 @@ test-py311:
 	$(VENV311)/bin/python -m pip install --quiet -r requirements-dev.txt; \
 	$(VENV311)/bin/python -m pytest -n 2 --dist loadfile -q
 
-lint: dev-env
+## ruff (with the complexity gate C901) and mypy (strict; tests relaxed; pyproject.toml says where). The browser
+## tests' Playwright is installed first, so that they are checked against its types too.
+lint: dev-env $(BIN)/.browser-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
@@ -118,7 +128,7 @@ build: dev-env
 
 ## Import each built function with only the built layer on its path and invoke it with its events/ sample.
 smoke: build
-	$(BIN)/python scripts/smoke_built_functions.py
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/smoke_built_functions.py
 
 ci: lint test cfn smoke
 
@@ -126,12 +136,12 @@ ci: lint test cfn smoke
 ## against a naive baseline in one run; writes docs/PERFORMANCE.md. A few minutes; BENCH_ARGS=--quick for fewer runs.
 .PHONY: bench
 bench: dev-env
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm
 storm: dev-env
-	$(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
 
 clean:
 	rm -rf .aws-sam $(VENV)

@@ -55,7 +55,7 @@ if mode == "floor":
     sys.stdout.flush()
     os._exit(0)
 
-import app  # noqa: E402  (the function's handler module, found first on sys.path like /var/task)
+import app  # type: ignore[import-not-found]  # noqa: E402  (the function's module, first on sys.path like /var/task)
 
 handler = getattr(app, target)
 imported = time.perf_counter()

@@ -132,7 +132,13 @@ def plan_warmup(results: dict[str, Any]) -> int:
 
 
 def render(results: dict[str, Any]) -> str:
-    m, plan = results["machine"], results["plan"]
+    out = [*_introduction(results), *_cold_starts(results), *_warm_requests(results), *_throughput(results),
+           *_sizes(results), *notes(results)]
+    return "\n".join(out) + "\n"
+
+
+def _introduction(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
     out = [
         "# Performance",
         "",
@@ -154,6 +160,12 @@ def render(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     out += [f"| {b} | {what} | {ratio} | {verdict(met)} |" for b, what, ratio, met in budgets(results)]
+    return out
+
+
+def _cold_starts(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = []
     out += ["", "## Cold starts", "",
             f"A fresh `python -I -S -B` process per run (the function directory, the built layer and the Lambda "
             f"runtime's boto3 on `sys.path`, nothing else), timed from spawn to its first response; median of "
@@ -216,7 +228,12 @@ def render(results: dict[str, Any]) -> str:
         c = results["cold"][route]
         out.append(f"| {route} | " + ", ".join(f"{name} {t:.0f}" for name, t in c["ours"]["import_breakdown"]) +
                    " | " + ", ".join(f"{name} {t:.0f}" for name, t in c["naive"]["import_breakdown"]) + " |")
+    return out
 
+
+def _warm_requests(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = []
     out += ["", "## Warm requests", "",
             f"In-process invocations of one function per process (a warm container): {plan['warmup']} untimed, "
             f"then {plan['iterations']} timed ({plan['naive_iterations']} for the baseline, which opens a "
@@ -252,6 +269,12 @@ def render(results: dict[str, Any]) -> str:
         for name, phase in results["warm"][route]["ours"]["phases"].items():
             if phase["sql"]:
                 out.append(f"- {PHASE_NAMES[name]}: " + "; ".join(f"`{_short(sql)}`" for sql in phase["sql"]))
+    return out
+
+
+def _throughput(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
+    out: list[str] = []
     t = results["throughput"]
     out += ["", "## Webhook throughput", "",
             f"{t['ours']['deliveries']} deliveries ({t['ours']['check']['events']} events, "
@@ -266,6 +289,11 @@ def render(results: dict[str, Any]) -> str:
         out.append(f"| {variant} | {v['events_per_second']:.0f} | {v['seconds']:.1f} | {v['connections']} | "
                    f"{'yes' if v['check']['ok'] else 'NO'} |")
     out.append(f"| ours / naive | {t['ours']['events_per_second'] / t['naive']['events_per_second']:.2f}x | | | |")
+    return out
+
+
+def _sizes(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     s = results["sizes"]
     out += ["", "## Sizes (`sam build` output)", "",
             "| artifact | ours unzipped | ours zipped | naive unzipped | naive zipped | ours / naive (zipped) |",
@@ -276,8 +304,7 @@ def render(results: dict[str, Any]) -> str:
                    f"{size(n['zipped'])} | {o['zipped'] / n['zipped']:.2f}x |")
     out += ["", "The naive functions are one module (`bench/naive/`) shared by the four; its layer is ours without "
             "bytecode plus the X-Ray SDK.", ""]
-    out += notes(results)
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _short(sql: str) -> str:
@@ -301,8 +328,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         f"(at import: at most {ms(obs_ours)} ms here, against at least {ms(obs_naive)} ms for Logger + Tracer + "
         "Metrics the seed's way, packaging included). X-Ray active tracing stays on at the Lambda level, without "
         "the SDK.",
-        "3. **Timestamps:** pg8000 parses each one with `strptime` (~13 µs; the listing reads 150); `billing/db.py` "
-        "registers `datetime.fromisoformat` parsers (under 1 µs), pg8000's own parser still taking anything else.",
+        "3. **Timestamps:** pg8000 parses each one with `strptime` (~13 µs; the listing reads 150); "
+        "`billing/db_pg8000.py` registers `datetime.fromisoformat` parsers (under 1 µs), pg8000's own parser still "
+        "taking anything else.",
         "4. **Stripe calls** go through `StripeClient.raw_request` (`billing/stripe_gateway.py`): the same requestor "
         "(retries, idempotency keys, API version, typed errors) without building typed resource objects that were "
         "turned back into dicts at once; saves importing the resource modules on a cold start (~10 ms for a "
@@ -312,7 +340,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         "`billing/snapstart.py`: before the snapshot the pool is emptied and the engine (pg8000, its dialect) and, "
         "where the function calls Stripe, the Stripe client are built without I/O; after a restore `random` is "
         "reseeded. `tests/test_snapstart.py` runs the hooks against the real database.",
-        "6. **Warm requests send only what they need to PostgreSQL** (`billing/db.py`, `billing/repository.py`): "
+        "6. **Warm requests send only what they need to PostgreSQL** (`billing/db_pg8000.py`, `billing/repository/`): "
         "the caller's contact and the invoice come in one statement (checkout locks the invoice row in it), the "
         "listing joins the contact in its one statement; a pooled connection is pinged only when it may be dead "
         "(idle over 10 s, or the server wrote to it since: a server ending a session says so and closes the socket) "
@@ -322,16 +350,16 @@ def notes(results: dict[str, Any]) -> list[str]:
         "7. **Verified ID tokens are remembered until their `exp`** (`billing/auth.py`): the portal sends the same "
         "token for an hour; the answer cannot change before then (revocation is not checked), so the certificate "
         "lookup and RS256 check run once per token per container.",
-        "8. **Statements are built once** with bound parameters (`billing/repository.py`): building a SQLAlchemy "
+        "8. **Statements are built once** with bound parameters (`billing/repository/`): building a SQLAlchemy "
         "statement and its cache key cost 30-80 µs, more than a round trip here; and pg8000's character-by-character "
-        "rewrite of `%s` placeholders into `$n` is remembered per statement text (`billing/db.py`).",
-        "9. **Database TLS without the unused CA store** (`billing/db.py`): pg8000's default loads the system CA "
-        "store on every new connection (16 ms here) and then verifies nothing. Now either `DATABASE_CA_BUNDLE` "
+        "rewrite of `%s` placeholders into `$n` is remembered per statement text (`billing/db_pg8000.py`).",
+        "9. **Database TLS without the unused CA store** (`billing/db_pg8000.py`): pg8000's default loads the system "
+        "CA store on every new connection (16 ms here) and then verifies nothing. Now either `DATABASE_CA_BUNDLE` "
         "(template parameter `DatabaseCaBundle`, e.g. RDS's bundle in the layer) makes TLS required and verified "
         "against that bundle alone, or TLS stays opportunistic and unverified as before, without the load.",
         "10. **The webhook's sanitizer** (NUL and lone surrogates, which PostgreSQL text cannot hold) walks the "
         "event only when the payload has a `\\u` escape, the only way either can arrive in valid UTF-8.",
-        "11. **The listing's rows are handed out as the API shows them** (`billing/repository.py`): its one "
+        "11. **The listing's rows are handed out as the API shows them** (`billing/repository/listing.py`): its one "
         "statement selects the seed's fields under their API names with timestamps formatted by the database "
         "(`iso_utc`: `to_char` on PostgreSQL, `strftime` on SQLite), instead of parsing 150 timestamps to format "
         "them again and building a record and a dict per invoice.",

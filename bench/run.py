@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,15 +111,21 @@ def ensure_packages() -> None:
         log(f"installing {' '.join(packages)} into {target.relative_to(ROOT)}")
         shutil.rmtree(target, ignore_errors=True)
         completed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                    "--target", str(target), *packages], capture_output=True, text=True, check=False)
+                                    "--target", str(target), *packages], capture_output=True, text=True, check=False,
+                                   env=_without_pythonpath())
         if completed.returncode != 0:
             raise SystemExit(f"pip install failed:\n{completed.stderr[-4000:]}")
         (target / ".installed").write_text(" ".join(packages))
 
 
+def _without_pythonpath() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def sam_build() -> None:
     log("sam build (layer and functions, as deployed) ...")
-    environment = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    # Not the tools' PYTHONPATH (`make bench` sets it for this process): the build sees only what it installs.
+    environment = {**_without_pythonpath(), "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
                    "PYENV_VERSION": "3.13.0", "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
     began = time.perf_counter()
     completed = subprocess.run([str(ROOT / ".venv" / "bin" / "sam"), "build", "--build-dir", str(BUILD),
@@ -222,7 +230,7 @@ def measure_cold_starts(stack: LocalStack, scenario: Scenario, plan: Plan, pools
                                     lambda _: None),
         }
         log(f"cold starts: {route} ({plan.cold_runs} runs each of floor, ours, ours after SnapStart restore, naive)")
-        runs = coldstart.interleaved(starts, plan.cold_runs, lambda name, r, route=route: check_cold(route, name, r))
+        runs = coldstart.interleaved(starts, plan.cold_runs, functools.partial(check_cold, route))
         results[route] = {
             name: {
                 "total_ms": coldstart.median(rs, "total_ms"),
@@ -242,7 +250,8 @@ def measure_cold_starts(stack: LocalStack, scenario: Scenario, plan: Plan, pools
     return results
 
 
-def first_requests(stack: LocalStack, scenario: Scenario, route: str, pools: dict[str, Pool], runs: int):
+def first_requests(stack: LocalStack, scenario: Scenario, route: str, pools: dict[str, Pool], runs: int
+                   ) -> Callable[[int], dict[str, Any]]:
     """A first request per run: each checkout and webhook its own invoice, as a real first request would be."""
     if route == "list_invoices":
         events = [client_event(stack, route, scenario.list_payer)] * runs
@@ -352,12 +361,12 @@ def measure_warm(stack: LocalStack, scenario: Scenario, plan: Plan, pools: dict[
 
 def _with_bad_signatures(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A request Stripe did not sign: the real body with a signature made with another secret."""
-    from bench.stack import sign, webhook_event
+    from bench.warm_worker import signed
 
     fixed = []
     for phase in phases:
-        events = [webhook_event(e["unsigned_body"], sign(e["unsigned_body"].encode(), "whsec_not_ours"))
-                  if e.get("bad_signature") else e for e in phase["events"]]
+        events = [signed({"unsigned_body": e["unsigned_body"]}, "whsec_not_ours") if e.get("bad_signature") else e
+                  for e in phase["events"]]
         fixed.append({**phase, "events": events})
     return fixed
 

@@ -2,20 +2,17 @@
 
 - PostgreSQL: one fresh database per variant (ours, naive), migrated with alembic and seeded identically, so both
   variants do the same work on the same rows.
-- Stripe: the stateful double (tests/doubles/stripe_double.py), served from this process on 127.0.0.1; the
+- Stripe: the stateful double (the `stripe_double` package), served from this process on 127.0.0.1; the
   measured functions run in other processes and reach it over HTTP with the real SDK.
-- Firebase: real RS256 ID tokens (tests/doubles/firebase_tokens.py); Google's certificate endpoint is answered
-  over HTTPS by bench.google_certs.
+- Firebase: real RS256 ID tokens (google_double.tokens); Google's certificate endpoint is answered
+  over HTTPS by google_double.https_endpoint.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,10 +22,12 @@ from typing import Any
 import stripe
 from sqlalchemy import create_engine, text
 
-from bench.google_certs import GoogleCertificateEndpoint
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.doubles.stripe_double import StripeDouble, event_payload
-from tests.support.database import create_database, drop_database
+from google_double.https_endpoint import GoogleCertificateEndpoint
+from google_double.tokens import FirebaseTokenIssuer
+from harness.database import create_database, drop_database
+from harness.world import Contact
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload
 
 PROJECT_ID = "bench-billing"
 STRIPE_SECRET_KEY = "sk_test_bench_key"
@@ -39,17 +38,10 @@ INVOICE_AMOUNT = "500.00"  # USD: 50000 minor units in every session
 
 
 @dataclass(frozen=True)
-class Payer:
-    contact_id: str
-    uid: str
-    company_id: str
-
-
-@dataclass(frozen=True)
 class Checkout:
     """An invoice whose Checkout Session exists at Stripe and is the invoice's current one."""
 
-    payer: Payer
+    payer: Contact
     invoice_id: str
     session_id: str
 
@@ -58,22 +50,15 @@ class Checkout:
 class Scenario:
     """What every variant's database holds (same ids everywhere) and the events Stripe would send about it."""
 
-    list_payer: Payer
-    checkout_invoices: list[tuple[Payer, str]]  # pending, no session yet: each checkout makes a new session
-    first_checkouts: list[tuple[Payer, str]]  # the first checkout of a contact Stripe does not know yet
+    list_payer: Contact
+    checkout_invoices: list[tuple[Contact, str]]  # pending, no session yet: each checkout makes a new session
+    first_checkouts: list[tuple[Contact, str]]  # the first checkout of a contact Stripe does not know yet
     verify_open: list[Checkout]  # session still open: verify asks Stripe, changes nothing
     verify_paid: list[Checkout]  # session paid, no webhook yet: verify fulfils
     webhook_events: list[dict[str, Any]]  # checkout.session.completed, one per invoice
     # (company, proposal, payer, invoices) of every company above
-    companies: list[tuple[str, str, Payer, list[str]]] = field(default_factory=list)
+    companies: list[tuple[str, str, Contact, list[str]]] = field(default_factory=list)
     customers: dict[str, str] = field(default_factory=dict)  # contact id -> Stripe customer id
-
-
-def sign(payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """The Stripe-Signature header Stripe would send for `payload` now."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={digest}"
 
 
 class LocalStack:
@@ -125,13 +110,13 @@ class LocalStack:
                        ) -> Scenario:
         """Create the Stripe side (customers, sessions, completed sessions) once; `seed` writes the rows."""
         client = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": self.stripe_double.url})
-        companies: list[tuple[str, str, Payer, list[str]]] = []
+        companies: list[tuple[str, str, Contact, list[str]]] = []
 
-        def add_companies(group: str, invoices: int) -> list[tuple[Payer, str]]:
+        def add_companies(group: str, invoices: int) -> list[tuple[Contact, str]]:
             rows = []
             for n in range(max(1, math.ceil(invoices / INVOICES_PER_COMPANY))):
                 company, proposal = f"co_{group}_{n}", f"pr_{group}_{n}"
-                payer = Payer(f"ct_{group}_{n}", f"uid-{group}-{n}", company)
+                payer = Contact(f"ct_{group}_{n}", f"uid-{group}-{n}", company)
                 ids = [f"inv_{group}_{n}_{i:03d}" for i in range(INVOICES_PER_COMPANY)]
                 companies.append((company, proposal, payer, ids))
                 rows += [(payer, invoice_id) for invoice_id in ids]
@@ -143,19 +128,19 @@ class LocalStack:
         verify_paid_rows = add_companies("verifypaid", verify_paid)
         webhook_rows = add_companies("webhook", webhook_events)
         first_checkouts = [add_companies(f"firstpay{n}", 1)[0] for n in range(first_payers)]
-        new_payers = {payer.contact_id for payer, _ in first_checkouts}
+        new_payers = {payer.id for payer, _ in first_checkouts}
 
         customers = {
-            payer.contact_id: client.v1.customers.create(params={"metadata": {"contactId": payer.contact_id}}).id
-            for _, _, payer, _ in companies if payer.contact_id not in new_payers
+            payer.id: client.v1.customers.create(params={"metadata": {"contactId": payer.id}}).id
+            for _, _, payer, _ in companies if payer.id not in new_payers
         }
 
-        def open_session(row: tuple[Payer, str]) -> Checkout:
+        def open_session(row: tuple[Contact, str]) -> Checkout:
             payer, invoice_id = row
             metadata = {"invoiceId": invoice_id, "invoiceNumber": invoice_id.upper(), "proposalId": "",
-                        "contactId": payer.contact_id}
+                        "contactId": payer.id}
             session = client.v1.checkout.sessions.create(params={
-                "ui_mode": "embedded_page", "mode": "payment", "customer": customers[payer.contact_id],
+                "ui_mode": "embedded_page", "mode": "payment", "customer": customers[payer.id],
                 "line_items": [{"price_data": {"currency": "usd", "unit_amount": 50000,
                                                "product_data": {"name": f"Invoice {invoice_id}"}}, "quantity": 1}],
                 "return_url": f"{PORTAL_URL}/dashboard?session_id={{CHECKOUT_SESSION_ID}}",
@@ -187,7 +172,7 @@ class LocalStack:
                          [{"id": company} for company, _, _, _ in scenario.companies])
             conn.execute(text('INSERT INTO "Contact" (id, "firebaseUid", email, "contactCompanyId") '
                               "VALUES (:id, :uid, :email, :company)"),
-                         [{"id": p.contact_id, "uid": p.uid, "email": f"{p.contact_id}@bench.test",
+                         [{"id": p.id, "uid": p.uid, "email": f"{p.id}@bench.test",
                            "company": p.company_id} for _, _, p, _ in scenario.companies])
             conn.execute(text('INSERT INTO "StripeCustomer" ("contactId", "stripeCustomerId") VALUES (:c, :s)'),
                          [{"c": contact, "s": customer} for contact, customer in scenario.customers.items()])
@@ -210,20 +195,14 @@ class LocalStack:
         engine.dispose()
 
 
-def client_event(stack: LocalStack, function: str, payer: Payer, **path: str) -> dict[str, Any]:
-    from tests.support.events import client_request
+def client_event(stack: LocalStack, function: str, payer: Contact, **path: str) -> dict[str, Any]:
+    from harness.events import client_request
 
     return client_request(function, stack.token(payer.uid), **path)
 
 
 def webhook_body(event: dict[str, Any]) -> str:
     return event_payload(event).decode()
-
-
-def webhook_event(body: str, signature: str | None) -> dict[str, Any]:
-    from tests.support.events import webhook_request
-
-    return webhook_request(body.encode(), signature)
 
 
 @contextmanager

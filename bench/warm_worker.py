@@ -48,10 +48,11 @@ def signed(event: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
     """Webhook events travel unsigned in the job and are signed at delivery (Stripe allows 300 s)."""
     if "unsigned_body" not in event:
         return event
-    from bench.stack import sign, webhook_event
+    from harness.events import webhook_request
+    from stripe_double.events import sign_payload
 
-    body = event["unsigned_body"]
-    return webhook_event(body, sign(body.encode(), secret or os.environ["STRIPE_WEBHOOK_SECRET"]))
+    body = event["unsigned_body"].encode()
+    return webhook_request(body, sign_payload(body, secret or os.environ["STRIPE_WEBHOOK_SECRET"]))
 
 
 def summarize(response: dict[str, Any]) -> dict[str, Any]:

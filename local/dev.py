@@ -28,6 +28,7 @@ from alembic.config import Config
 from billing.db import create_database_engine
 from local import seed
 from local.api_server import ignore_interrupts, stop_on_sigterm
+from local.ports import free_port, wait_until_listening
 from local.scheduler import DEFAULT_EVERY_SECONDS
 from local.stack import (
     DEFAULT_API_PORT,
@@ -44,7 +45,7 @@ from local.template import ROOT, Route, function_url_routes, http_routes, schedu
 
 STARTUP_TIMEOUT_SECONDS = 60
 # The stack's processes, by the name stack.json gives their pids.
-PIECES = {"stripe": "local.stripe_server", "api": "local.api_server", "scheduler": "local.scheduler",
+PIECES = {"stripe": "stripe_double", "api": "local.api_server", "scheduler": "local.scheduler",
           "portal": "local.portal_server"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
@@ -82,31 +83,12 @@ def child_environment(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **extra, "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def require_free(port: int, what: str, option: str) -> None:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             raise SystemExit(f"port {port} for the {what} is in use: stop what holds it, or pass {option}") from None
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[Any], name: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the {name} exited with status {process.returncode} while starting (see above)")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the {name} did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS} s")
 
 
 def curl_examples(api_url: str, stripe_url: str, routes: list[Route], webhook_paths: set[str]) -> list[str]:
@@ -265,10 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--publishable-key", os.environ.get("STRIPE_PUBLISHABLE_KEY") or DEFAULT_PUBLISHABLE_KEY,
                 *(["--auth-emulator-url", auth_emulator] if auth_emulator else []),
             ], {"FIREBASE_PROJECT_ID": environment["FIREBASE_PROJECT_ID"]})
-        wait_until_listening(stripe_port, stripe, "Stripe double server")
-        wait_until_listening(api_port, api, "API server")
+        wait_until_listening(stripe_port, stripe, "Stripe double server", STARTUP_TIMEOUT_SECONDS)
+        wait_until_listening(api_port, api, "API server", STARTUP_TIMEOUT_SECONDS)
         if portal is not None and portal_port is not None:
-            wait_until_listening(portal_port, portal, "portal server")
+            wait_until_listening(portal_port, portal, "portal server", STARTUP_TIMEOUT_SECONDS)
         stack = Stack(api_url, stripe_url, webhook_url, environment,
                       {"dev": os.getpid(), **{name: process.pid for name, process in processes.items()}}, portal_url)
         env_vars_file = stack.save_sam_env_vars(state_dir)

@@ -111,47 +111,10 @@ def _mode(value: str | None, pattern: re.Pattern[str], group: int) -> str | None
 
 
 def _stripe(environ: Mapping[str, str], settings: Settings) -> list[Finding]:
-    findings = []
-    key, webhook_secrets = settings.stripe_secret_key, settings.stripe_webhook_secret
-    modes: dict[str, str] = {}
-    if key:
-        if key.startswith("pk_"):
-            findings.append(problem("STRIPE_SECRET_KEY holds a publishable key (pk_...): use the secret key "
-                                    "(sk_...) from Dashboard > Developers > API keys"))
-        elif key.startswith("whsec_"):
-            findings.append(problem("STRIPE_SECRET_KEY holds a webhook signing secret (whsec_...): the two "
-                                    "settings look swapped"))
-        elif (prefix := _SECRET_KEY_PREFIX.match(key)) and not _SECRET_KEY.fullmatch(key):
-            findings.append(problem(f"STRIPE_SECRET_KEY starts like a Stripe key ({prefix[0]}...) but is cut short or "
-                                    "has characters a key never has: copy the whole key again from Dashboard > "
-                                    "Developers > API keys"))
-        elif not _SECRET_KEY.fullmatch(key):
-            findings.append(problem("STRIPE_SECRET_KEY is not a Stripe secret key (it starts with sk_test_ or "
-                                    "sk_live_): copy it again from Dashboard > Developers > API keys"))
-        else:
-            modes["STRIPE_SECRET_KEY"] = _mode(key, _SECRET_KEY, 2) or ""
-            findings.append(fine(f"STRIPE_SECRET_KEY well-formed ({modes['STRIPE_SECRET_KEY']} mode)"))
-    signing_secrets = webhook_signing_secrets(webhook_secrets or "")
-    if webhook_secrets:
-        if not all(_WEBHOOK_SECRET.fullmatch(secret) for secret in signing_secrets):
-            findings.append(problem("STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_..., or two "
-                                    "separated by a comma while one is rolled): copy the endpoint's signing secret "
-                                    "from Dashboard > Developers > Webhooks"))
-        else:
-            findings.append(fine(f"STRIPE_WEBHOOK_SECRET well-formed ({len(signing_secrets)} signing secret"
-                                 f"{'s' if len(signing_secrets) > 1 else ''})"))
-            # Dashboard secrets do not say their mode; ours for local runs and tests do (whsec_test_...).
-            marked = {found.group(1) for secret in signing_secrets
-                      if (found := re.match(r"whsec_(test|live)_", secret))}
-            if len(marked) == 1:
-                modes["STRIPE_WEBHOOK_SECRET"] = marked.pop()
-    publishable = environ.get("STRIPE_PUBLISHABLE_KEY") or environ.get("NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY")
-    if publishable:
-        mode = _mode(publishable, _PUBLISHABLE_KEY, 1)
-        if mode is None:
-            findings.append(problem("the portal's publishable key is not pk_test_... or pk_live_..."))
-        else:
-            modes["the portal's publishable key"] = mode
+    modes: dict[str, str] = {}  # setting -> the Stripe mode it belongs to, where it says
+    findings = _secret_key(settings.stripe_secret_key, modes) + _webhook_secrets(settings.stripe_webhook_secret, modes)
+    findings += _publishable_key(environ.get("STRIPE_PUBLISHABLE_KEY")
+                                 or environ.get("NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY"), modes)
     if len(set(modes.values())) > 1:
         described = ", ".join(f"{name} is {mode}" for name, mode in modes.items())
         findings.append(problem(f"Stripe keys of different modes ({described}): take all of them from the same "
@@ -159,6 +122,51 @@ def _stripe(environ: Mapping[str, str], settings: Settings) -> list[Finding]:
     elif len(modes) > 1:
         findings.append(fine(f"Stripe keys all in {next(iter(modes.values()))} mode"))
     return findings
+
+
+def _secret_key(key: str | None, modes: dict[str, str]) -> list[Finding]:
+    if not key:
+        return []
+    if key.startswith("pk_"):
+        return [problem("STRIPE_SECRET_KEY holds a publishable key (pk_...): use the secret key (sk_...) from "
+                        "Dashboard > Developers > API keys")]
+    if key.startswith("whsec_"):
+        return [problem("STRIPE_SECRET_KEY holds a webhook signing secret (whsec_...): the two settings look swapped")]
+    prefix = _SECRET_KEY_PREFIX.match(key)
+    if prefix and not _SECRET_KEY.fullmatch(key):
+        return [problem(f"STRIPE_SECRET_KEY starts like a Stripe key ({prefix[0]}...) but is cut short or has "
+                        "characters a key never has: copy the whole key again from Dashboard > Developers > API keys")]
+    if not _SECRET_KEY.fullmatch(key):
+        return [problem("STRIPE_SECRET_KEY is not a Stripe secret key (it starts with sk_test_ or sk_live_): copy it "
+                        "again from Dashboard > Developers > API keys")]
+    modes["STRIPE_SECRET_KEY"] = _mode(key, _SECRET_KEY, 2) or ""
+    return [fine(f"STRIPE_SECRET_KEY well-formed ({modes['STRIPE_SECRET_KEY']} mode)")]
+
+
+def _webhook_secrets(value: str | None, modes: dict[str, str]) -> list[Finding]:
+    if not value:
+        return []
+    signing_secrets = webhook_signing_secrets(value)
+    if not all(_WEBHOOK_SECRET.fullmatch(secret) for secret in signing_secrets):
+        return [problem("STRIPE_WEBHOOK_SECRET is not a webhook signing secret (whsec_..., or two separated by a comma "
+                        "while one is rolled): copy the endpoint's signing secret from Dashboard > Developers > "
+                        "Webhooks")]
+    # Dashboard secrets do not say their mode; ours for local runs and tests do (whsec_test_...).
+    marked = {found.group(1) for secret in signing_secrets if (found := re.match(r"whsec_(test|live)_", secret))}
+    if len(marked) == 1:
+        modes["STRIPE_WEBHOOK_SECRET"] = marked.pop()
+    plural = "s" if len(signing_secrets) > 1 else ""
+    return [fine(f"STRIPE_WEBHOOK_SECRET well-formed ({len(signing_secrets)} signing secret{plural})")]
+
+
+def _publishable_key(key: str | None, modes: dict[str, str]) -> list[Finding]:
+    if not key:
+        return []
+    mode = _mode(key, _PUBLISHABLE_KEY, 1)
+    if mode is None:
+        return [problem("the portal's publishable key is not pk_test_... or pk_live_...")]
+    modes["the portal's publishable key"] = mode
+    return []
 
 
 def _portal(settings: Settings) -> list[Finding]:

@@ -20,12 +20,11 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 from local.runtime import FunctionHost
+from local.sign import signed_event
 from local.stack import STATE_DIR, StackNotRunning, function_environment, load_stack
 from local.template import functions
-from tests.doubles.stripe_double import sign_payload
 
 
 def settings_for(function: str, env_vars_file: Path | None) -> dict[str, str]:
@@ -44,15 +43,6 @@ def settings_for(function: str, env_vars_file: Path | None) -> dict[str, str]:
     return settings | {"AWS_SAM_LOCAL": "true", "AWS_LAMBDA_FUNCTION_NAME": function}
 
 
-def signed(event: dict[str, Any], secret: str) -> dict[str, Any]:
-    """The event with a Stripe-Signature made now for its exact body (Stripe allows 300 s)."""
-    if event.get("isBase64Encoded"):
-        raise SystemExit("--sign: sign the decoded body; base64-encoded events are not supported")
-    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "stripe-signature"}
-    headers["stripe-signature"] = sign_payload((event.get("body") or "").encode("utf-8"), secret)
-    return {**event, "headers": headers}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Invoke a template.yaml function with an event (no Docker).")
     parser.add_argument("function", choices=sorted(functions()), metavar="FUNCTION",
@@ -65,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(sys.stdin.read() if args.event == "-" else Path(args.event).read_text())
     settings = settings_for(args.function, args.env_vars)
     if args.sign:
-        event = signed(event, settings["STRIPE_WEBHOOK_SECRET"])
+        try:
+            event = signed_event(event, settings["STRIPE_WEBHOOK_SECRET"])
+        except ValueError as error:
+            raise SystemExit(f"--sign: {error}") from None
     os.environ.update(settings)
     host = FunctionHost([args.function])
     # Keep stdout for the response alone: the function's logger is created (on stdout) while this is redirected.

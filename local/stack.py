@@ -110,6 +110,19 @@ def load_stack(state_dir: Path = STATE_DIR) -> Stack:
     return stack
 
 
+def stack_setting(name: str, environ: Mapping[str, str] = os.environ, state_dir: Path = STATE_DIR) -> str:
+    """The setting `name` as the local tools take it: the environment's, else the running stack's (`make dev`),
+    else the local default. StackNotRunning when there is neither a stack nor a default (DATABASE_URL)."""
+    if environ.get(name):
+        return environ[name]
+    try:
+        return load_stack(state_dir).environment[name]
+    except StackNotRunning:
+        if name in FUNCTION_DEFAULTS:
+            return FUNCTION_DEFAULTS[name]
+        raise
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -73,14 +73,22 @@ def functions() -> dict[str, FunctionDefinition]:
 def literal_environment() -> dict[str, str]:
     """The non-empty literal environment values the template gives functions (Globals first, then each
     function's); references to parameters and secrets are left out (local settings stand in for them)."""
-    doc = template()
-    blocks = [doc.get("Globals", {}).get("Function", {})]
-    blocks += [r["Properties"] for r in doc["Resources"].values() if r.get("Type") == "AWS::Serverless::Function"]
+    functions = [r for r in template()["Resources"].values() if r.get("Type") == "AWS::Serverless::Function"]
     found: dict[str, str] = {}
-    for block in blocks:
-        variables = (block.get("Environment") or {}).get("Variables") or {}
+    for variables in _environment_variables(functions):
         found |= {name: str(value) for name, value in variables.items() if isinstance(value, str | int) and value}
     return found
+
+
+def environment_names(logical_id: str) -> set[str]:
+    """The names of the environment variables a function is given (Globals and its own), whatever their value."""
+    return {name for variables in _environment_variables([template()["Resources"][logical_id]]) for name in variables}
+
+
+def _environment_variables(functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Environment.Variables blocks of Globals and then of each of `functions`."""
+    blocks = [template().get("Globals", {}).get("Function", {}), *(f["Properties"] for f in functions)]
+    return [(block.get("Environment") or {}).get("Variables") or {} for block in blocks]
 
 
 def function_definitions() -> dict[str, tuple[Path, str]]:

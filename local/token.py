@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import time
 from typing import Any
 
 from local.seed import CONTACTS, find_contact
-from local.stack import FUNCTION_DEFAULTS, StackNotRunning, load_stack
+from local.stack import stack_setting
 
 TOKEN_LIFETIME_SECONDS = 3600
 
@@ -68,16 +67,6 @@ def sign_in_with_password(project_id: str, email: str, password: str) -> dict[st
     }
 
 
-def project_id() -> str:
-    """FIREBASE_PROJECT_ID, else the running stack's, else the local default."""
-    if os.environ.get("FIREBASE_PROJECT_ID"):
-        return os.environ["FIREBASE_PROJECT_ID"]
-    try:
-        return load_stack().environment["FIREBASE_PROJECT_ID"]
-    except StackNotRunning:
-        return FUNCTION_DEFAULTS["FIREBASE_PROJECT_ID"]
-
-
 def _base64url(value: dict[str, Any]) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -102,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(error.args[0], file=sys.stderr)
             return 2
         uid, email = person.firebase_uid, person.email
-    print(emulator_id_token(project_id(), uid, email))
+    print(emulator_id_token(stack_setting("FIREBASE_PROJECT_ID"), uid, email))
     return 0
 
 

@@ -2,35 +2,34 @@
 
 Every function runs in its own `python3.13 -I -S` process (no virtualenv, no site-packages) whose
 sys.path is the built function dir + the built CommonLayer (+ the stdlib), the way Lambda assembles it.
-Each gets only the environment variables template.yaml declares for it, filled with local values:
-a throw-away PostgreSQL database (migrated with alembic, seeded with the ids the events/ use), the
+Each gets only the environment variables template.yaml declares for it (local/template.py), filled with local
+values: a throw-away PostgreSQL database (migrated with alembic, seeded with the ids the events/ use), the
 Stripe double, and Firebase emulator tokens. Exit status 1 if any response is not the expected one.
 
     PATH=$PWD/.venv/bin:$PATH PYENV_VERSION=3.13.0 sam build
-    .venv/bin/python scripts/smoke_built_functions.py
+    PYTHONPATH=layers/common:. .venv/bin/python scripts/smoke_built_functions.py       (make smoke does both)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pg8000.native
-from samtranslator.yaml_helper import yaml_parse
-from sign_webhook_event import DEFAULT_SECRET, sign_event  # scripts/ is sys.path[0] when run as a file
+from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.database import create_database, drop_database
+from local.ports import free_port, wait_until_listening
+from local.sign import signed_event
+from local.stack import FUNCTION_DEFAULTS
+from local.template import ROOT, environment_names
+
 BUILD = ROOT / ".aws-sam" / "build"
 EVENTS = ROOT / "events"
-PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
-PG_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/{}"
+WEBHOOK_SECRET = FUNCTION_DEFAULTS["STRIPE_WEBHOOK_SECRET"]  # the test-only secret the events/ samples are signed with
 
 SEED_SQL = [
     """INSERT INTO "Company" (id, name) VALUES ('co_demo_acme', 'Acme Demo Ltd')""",
@@ -56,39 +55,12 @@ print("SMOKE-RESPONSE " + json.dumps(app.lambda_handler(event, context)))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Stripe double exited with status {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the Stripe double did not listen on port {port} within {timeout:.0f} s")
-
-
-def declared_env(logical_id: str) -> set[str]:
-    """Names of the environment variables template.yaml gives a function (Globals + its own)."""
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    names = set(template["Globals"]["Function"]["Environment"]["Variables"])
-    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
-    return names | set(own)
-
-
 def invoke(logical_id: str, event: dict[str, Any], local_values: dict[str, str]) -> dict[str, Any]:
     function_dir, layer_dir = BUILD / logical_id, BUILD / "CommonLayer" / "python"
     for built in (function_dir, layer_dir):
         if not built.is_dir():
             raise SystemExit(f"{built} is missing: run `sam build` first")
-    env = {name: local_values[name] for name in declared_env(logical_id) if name in local_values}
+    env = {name: local_values[name] for name in environment_names(logical_id) if name in local_values}
     env |= {  # what the Lambda runtime (and `sam local`) sets itself
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
@@ -128,17 +100,17 @@ def load_event(name: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / name).read_text()))
 
 
-def run_smoke(database: str, stripe_api_base: str) -> list[str]:
+def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
     local_values = {
         "POWERTOOLS_SERVICE_NAME": "billing",
         "POWERTOOLS_METRICS_NAMESPACE": "ClientPortal",
         "LOG_LEVEL": "INFO",
-        "DATABASE_URL": PG_URL.format(database),
+        "DATABASE_URL": database_url,
         "FIREBASE_PROJECT_ID": "demo-billing",
         "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
         "STRIPE_SECRET_KEY": "sk_test_smoke",
         "STRIPE_API_BASE": stripe_api_base,
-        "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_MODE": "test",
         "PORTAL_URL": "http://localhost:3000",
         "RECONCILE_AFTER_MINUTES": "1",
@@ -181,7 +153,7 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
     payload = json.loads(webhook["body"])
     payload["data"]["object"]["id"] = session_id
     webhook["body"] = json.dumps(payload, indent=2)
-    check("StripeWebhookFunction", sign_event(webhook, DEFAULT_SECRET), "200", lambda body: True)
+    check("StripeWebhookFunction", signed_event(webhook, WEBHOOK_SECRET), "200", lambda body: True)
 
     # Not an HTTP function: the scheduled event in, a report out.
     print("\n=== ReconcileFunction: expect a report of examined invoices")
@@ -196,11 +168,13 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
     if retention.get("deleted") != 0 or "whitelisted" not in retention:
         failures.append(f"StripeEventRetentionFunction: expected a report deleting nothing, got {retention}")
 
-    db = pg8000.native.Connection(database=database, **PG)
-    status = db.run("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'""")[0][0]
-    stored = db.run("""SELECT payload::text FROM "StripeEvent" WHERE type = 'checkout.session.completed'""")
-    db.close()
-    if not stored or "customer_details" in stored[0][0] or "@" in stored[0][0]:
+    engine = create_engine(database_url)
+    with engine.connect() as db:
+        status = db.scalar(text("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'"""))
+        stored = db.scalars(text("""SELECT payload::text FROM "StripeEvent"
+                                    WHERE type = 'checkout.session.completed'""")).all()
+    engine.dispose()
+    if not stored or "customer_details" in stored[0] or "@" in stored[0]:
         failures.append("the webhook's inbox row is missing or holds the payer's details")
     print(f"\ninvoice inv_demo_usd after the webhook: {status}")
     if status != "paid":
@@ -210,25 +184,21 @@ def run_smoke(database: str, stripe_api_base: str) -> list[str]:
 
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # keep order with the children's output
-    database = f"smoke_{os.getpid()}"
-    admin = pg8000.native.Connection(database="postgres", **PG)
-    admin.run(f'CREATE DATABASE "{database}"')
+    database_url = create_database(f"smoke_{os.getpid()}")
     port = free_port()
-    double = subprocess.Popen([sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port)], cwd=ROOT)
+    double = subprocess.Popen([sys.executable, "-m", "stripe_double", "--port", str(port)], cwd=ROOT)
     try:
-        migrate_env = {**os.environ, "DATABASE_URL": PG_URL.format(database)}
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True, env=migrate_env)
-        seed = pg8000.native.Connection(database=database, **PG)
-        for statement in SEED_SQL:
-            seed.run(statement)
-        seed.close()
-        wait_for_port(port, double)
-        failures = run_smoke(database, f"http://127.0.0.1:{port}")
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            for statement in SEED_SQL:
+                conn.execute(text(statement))
+        engine.dispose()
+        wait_until_listening(port, double, "Stripe double", timeout=20)
+        failures = run_smoke(database_url, f"http://127.0.0.1:{port}")
     finally:
         double.terminate()
         double.wait(timeout=10)
-        admin.run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
+        drop_database(database_url)
     for failure in failures:
         print(f"FAIL {failure}")
     print("\nFAILED" if failures else "\nOK: all six built functions answered as expected")

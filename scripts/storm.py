@@ -1,8 +1,7 @@
 """The webhook storm at any size, with figures (tests/test_storm.py runs it at CI size).
 
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000            # make storm
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline # also 1 process, same run
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --drop-refunds-and-disputes
+    make storm                       # --invoices 200 --deliveries 1000 --baseline: also 1 process, same run
+    make storm STORM_ARGS=--drop-refunds-and-disputes
         # every refund and dispute delivery dropped: only reconciliation's read of Stripe's events list finds them
 
 Needs PostgreSQL as for the tests (TEST_POSTGRES_URL, default 127.0.0.1:5432 with trust auth): it creates a
@@ -17,21 +16,18 @@ import argparse
 import os
 import sys
 import uuid
-from pathlib import Path
-
-# Run from a checkout, with the tests' pythonpath (pyproject.toml): the layer as on Lambda, and the repository.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
 
 from sqlalchemy import create_engine
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint
-from tests.doubles.stripe_double import StripeDouble
-from tests.support.api import Api
-from tests.support.database import create_database, drop_database
-from tests.support.functions import load_all
-from tests.support.storm import Storm, StormReport, install_transition_log
-from tests.support.world import World
+from google_double.certificates import google_certificate_endpoint
+from google_double.tokens import FirebaseTokenIssuer
+from harness import transitions
+from harness.api import Api
+from harness.database import create_database, drop_database
+from harness.functions import load_all
+from harness.storm import Storm, StormReport
+from harness.world import World
+from stripe_double.double import StripeDouble
 
 PROJECT_ID = "billing-storm"
 WEBHOOK_SECRET = "whsec_storm_" + uuid.uuid4().hex
@@ -62,7 +58,7 @@ class Environment:
         engine = create_engine(database_url)
         try:
             functions = load_all()  # each function validates its settings at import, as on a cold start
-            install_transition_log(engine)
+            transitions.install(engine)
             storm = Storm(world=World(engine), api=Api(functions, self.issuer, WEBHOOK_SECRET), stripe=self.stripe,
                           functions=functions, engine=engine, issuer=self.issuer, seed=args.seed)
             return storm.run(invoices=args.invoices, processes=processes, duplicate_share=args.duplicates,

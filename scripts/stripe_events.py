@@ -19,9 +19,10 @@ import os
 import sys
 
 from billing.db import transaction
-from billing.repository import unprocessed_events
+from billing.repository.stripe_events import unprocessed_events
 from billing.settings import Need, configure
 from billing.webhook import reprocess_stored_event
+from local.stack import StackNotRunning, stack_setting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,14 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     reprocess.add_argument("event_id")
     args = parser.parse_args(argv)
 
-    if not os.environ.get("DATABASE_URL"):
-        from local.stack import StackNotRunning, load_stack
-
-        try:
-            os.environ["DATABASE_URL"] = load_stack().environment["DATABASE_URL"]
-        except StackNotRunning as error:
-            print(f"stripe-events: set DATABASE_URL to the database to look at, or {error}", file=sys.stderr)
-            return 2
+    try:
+        os.environ["DATABASE_URL"] = stack_setting("DATABASE_URL")
+    except StackNotRunning as error:
+        print(f"stripe-events: set DATABASE_URL to the database to look at, or {error}", file=sys.stderr)
+        return 2
     configure(Need.DATABASE)
     if args.command == "failed":
         with transaction() as conn:

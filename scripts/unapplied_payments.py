@@ -21,7 +21,7 @@ import sys
 from billing import unapplied_payments
 from billing.db import transaction
 from billing.errors import BillingError
-from billing.repository import unapplied_payments_with_status
+from billing.repository.unapplied_payments import unapplied_payments_with_status
 from billing.schema import UnappliedStatus
 from billing.settings import Need, configure
 

@@ -10,22 +10,43 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
 import responses
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, delete, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer, google_certificate_endpoint, serve_certificates
-from tests.doubles.stripe_double import StripeDouble
-from tests.support import functions as function_loader
-from tests.support.database import create_database, drop_database, truncate_all
+from billing import db as layer_db
+from billing import settings as layer_settings
+from billing.db import create_database_engine
+from billing.schema import metadata
+from google_double.certificates import google_certificate_endpoint, serve_certificates
+from google_double.tokens import FirebaseTokenIssuer
+from harness import functions as function_loader
+from harness.database import create_database, drop_database, migrate, truncate_all
+from stripe_double.double import StripeDouble
 from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite_secret"
 PORTAL_URL = "https://portal.example.test"
+
+
+# Directories whose tests carry a marker of their own, so that `-m` selects or leaves them out.
+_MARKED_DIRECTORIES = {"e2e": pytest.mark.e2e, "browser": pytest.mark.browser}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests) if item.path.is_relative_to(tests) else None
+        if relative is not None and relative.parts[0] in _MARKED_DIRECTORIES:
+            item.add_marker(_MARKED_DIRECTORIES[relative.parts[0]])
 
 
 @pytest.fixture(scope="session")
@@ -110,16 +131,83 @@ def password_postgres() -> Iterator[PasswordPostgres]:
     cluster.stop()
 
 
-@pytest.fixture(scope="session")
-def db_engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    yield engine
+# ----- the database: PostgreSQL, or each engine the module names (pytest.mark.engines) -------------------------
+
+ENGINES = ("postgresql", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.engines("postgresql", "sqlite")` (on a module, class or test) runs those tests once per engine:
+    the functions' own engine and the tests' helpers (`db`, `world`, `db_engine`) all on that database. Without
+    the mark, PostgreSQL alone."""
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is None or "database" not in metafunc.fixturenames:
+        return
+    unknown = set(marker.args) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"unknown database engines {sorted(unknown)}; engines: {ENGINES}")
+    metafunc.parametrize("database", marker.args, indirect=True, scope="module")
+
+
+@dataclass
+class Database:
+    name: str  # "postgresql" | "sqlite"
+    url: str
+    engine: Engine
+
+    def clear(self) -> None:
+        """Every row gone, as at the start of a test."""
+        if self.name == "postgresql":
+            truncate_all(self.engine)
+            return
+        with self.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(delete(table))
+
+
+@pytest.fixture(scope="module")
+def database(request: pytest.FixtureRequest, service_environment: None, database_url: str,
+             functions: function_loader.Functions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The module's database. SQLite (the local default, `make dev`) is a fresh migrated file: the functions
+    (already imported) read DATABASE_URL again and open a new engine, as a new container would start, and go back
+    to PostgreSQL afterwards for the modules that follow in this process."""
+    name = getattr(request, "param", "postgresql")
+    if name == "postgresql":
+        engine = create_engine(database_url)
+        yield Database(name, database_url, engine)
+        engine.dispose()
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'billing.sqlite3'}"
+    migrate(url)
+    engine = create_database_engine(url)
+    with use_database(url):
+        yield Database(name, url, engine)
     engine.dispose()
 
 
+@contextmanager
+def use_database(url: str) -> Iterator[None]:
+    """The layer's settings and engine pointed at `url` while inside."""
+    previous = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = url
+    layer_settings.configure()
+    layer_db.dispose()
+    try:
+        yield
+    finally:
+        os.environ["DATABASE_URL"] = previous
+        layer_settings.configure()
+        layer_db.dispose()
+
+
+@pytest.fixture(scope="module")
+def db_engine(database: Database) -> Engine:
+    return database.engine
+
+
 @pytest.fixture(autouse=True)
-def clean_state(db_engine: Engine, stripe_double: StripeDouble) -> Iterator[None]:
-    truncate_all(db_engine)
+def clean_state(database: Database, stripe_double: StripeDouble) -> Iterator[None]:
+    database.clear()
     stripe_double.reset()
     yield
 
@@ -144,14 +232,14 @@ def db(db_engine: Engine):
 
 @pytest.fixture
 def world(db_engine: Engine):
-    from tests.support.world import World
+    from harness.world import World
 
     return World(db_engine)
 
 
 @pytest.fixture
 def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer):
-    from tests.support.api import Api
+    from harness.api import Api
 
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
 

@@ -6,6 +6,9 @@ import pytest
 
 from tests.conftest import PORTAL_URL
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def session_creations(double) -> list:
     return [r for r in double.requests if r.method == "POST" and r.path == "/v1/checkout/sessions"]

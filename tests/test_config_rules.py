@@ -11,8 +11,8 @@ from billing import config_rules
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
 from local import doctor
+from local.template import function_definitions, load_handler, template
 from tests.support.container import new_container
-from tests.support.functions import function_definitions, load_handler, template
 
 LIVE_KEY = "sk_live_51Habcdefghijklmnop"
 TEST_KEY = "sk_test_51Habcdefghijklmnop"

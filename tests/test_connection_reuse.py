@@ -3,93 +3,93 @@ trip, and a connection that may be dead is pinged (and replaced) before a reques
 connection is secured: with a CA bundle, TLS verified against it or no connection at all; without one, TLS
 whenever the server offers it.
 
-The spy records what pg8000 sends (it wraps pg8000's two ways of sending a statement and changes nothing)."""
+What PostgreSQL receives is read where it receives it: the functions' connections go through a proxy that records
+every protocol message (tests/support/postgres_proxy.py), and which backend serves them is pg_stat_activity's
+answer. Nothing here looks inside the driver, so a driver upgrade that keeps the behaviour keeps these tests green.
+"""
 
 from __future__ import annotations
 
 import os
 import ssl
-import struct
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from pg8000.core import CoreConnection
 from pg8000.exceptions import InterfaceError as Pg8000InterfaceError
-from sqlalchemy import create_engine, literal, select
+from sqlalchemy import create_engine, event, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError
+from sqlalchemy.pool import NullPool
 
 from billing import db as billing_db
-from billing import repository
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.support.database import SERVER_URL, create_database, drop_database
-from tests.support.tls_postgres import TlsPostgresProxy
+from billing import db_pg8000
+from billing.repository.listing import iso_utc
+from google_double.tokens import FirebaseTokenIssuer
+from harness.database import SERVER_URL, create_database, drop_database
+from tests.support.container import new_container
+from tests.support.postgres_proxy import PostgresProxy
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, str]]:
-    """(protocol, statement) of everything pg8000 sends: "simple" is one round trip, "extended" three."""
-    seen: list[tuple[str, str]] = []
-    simple, extended = CoreConnection.execute_simple, CoreConnection.execute_unnamed
-
-    def spy_simple(self, statement, *args, **kwargs):
-        seen.append(("simple", statement))
-        return simple(self, statement, *args, **kwargs)
-
-    def spy_extended(self, statement, *args, **kwargs):
-        seen.append(("extended", " ".join(statement.split())[:40]))
-        return extended(self, statement, *args, **kwargs)
-
-    monkeypatch.setattr(CoreConnection, "execute_simple", spy_simple)
-    monkeypatch.setattr(CoreConnection, "execute_unnamed", spy_extended)
-    return seen
+def wire(database_url: str) -> Iterator[PostgresProxy]:
+    """The functions' database reached through the recording proxy, in a container started for the test."""
+    with PostgresProxy() as proxy, new_container(DATABASE_URL=proxy.url(database_url)):
+        yield proxy
 
 
-def test_a_warm_request_sends_its_statement_and_nothing_else(world, api, sent) -> None:
+def backend_pid() -> int:
+    """The PostgreSQL backend serving the layer's pooled connection (the pool holds one)."""
+    with billing_db.transaction() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def test_a_warm_request_sends_its_statement_and_nothing_else(world, api, wire) -> None:
     acme = world.company()
     alice = world.contact(acme)
     world.invoice(acme)
     assert api.list_invoices(alice)[0] == 200  # the container is warm: its pool holds a connection
-    sent.clear()
+    (connection,) = wire.sent()
+    connection.messages.clear()
 
     assert api.list_invoices(alice)[0] == 200
 
-    (begin, (listing_protocol, listing), commit) = sent
+    assert len(wire.sent()) == 1  # the same connection
+    (begin, (listing_protocol, listing), commit) = connection.statements()
     assert begin == ("simple", "begin transaction")
     assert listing_protocol == "extended" and listing.startswith('SELECT "Invoice".id')  # the listing, no ping
-    assert commit == ("simple", "commit")  # one round trip; pg8000's own commit takes three
+    assert commit == ("simple", "commit")  # one Query message; pg8000's own commit is parse, describe, execute
 
 
-def test_a_connection_idle_past_the_trusted_time_is_pinged_first(world, api, sent, monkeypatch) -> None:
+def test_a_connection_idle_past_the_trusted_time_is_pinged_first(world, api, wire, monkeypatch) -> None:
     alice = world.contact(world.company())
     assert api.list_invoices(alice)[0] == 200
-    monkeypatch.setattr(billing_db, "_TRUSTED_IDLE_SECONDS", 0.0)  # every connection has been idle too long
-    sent.clear()
+    monkeypatch.setattr(db_pg8000, "_TRUSTED_IDLE_SECONDS", 0.0)  # every connection has been idle too long
+    (connection,) = wire.sent()
+    connection.messages.clear()
 
     assert api.list_invoices(alice)[0] == 200
 
-    assert sent[:2] == [("simple", "begin transaction"), ("simple", ";")]  # SQLAlchemy's ping on PostgreSQL
+    assert connection.statements()[:2] == [("simple", "begin transaction"), ("simple", ";")]  # SQLAlchemy's ping
 
 
-def test_a_connection_cut_since_its_last_request_is_replaced_and_the_request_succeeds(world, api, db) -> None:
+def test_a_connection_cut_since_its_last_request_is_replaced_and_the_request_succeeds(world, api, wire) -> None:
     acme = world.company()
     alice = world.contact(acme)
     world.invoice(acme)
     assert api.list_invoices(alice)[0] == 200
-    with billing_db.transaction() as conn:
-        old_backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-    # The pooled connection's socket is cut at our end a moment after its last request (well within the time a
-    # connection is trusted without a ping): reads see its end, writes fail.
-    (record,) = list(billing_db.engine().pool._pool.queue)  # type: ignore[attr-defined]
-    record.dbapi_connection._usock.shutdown(2)  # SHUT_RDWR
+    old_backend = backend_pid()
+    # The session is cut a moment after its last request (well within the time a connection is trusted without a
+    # ping): the client finds the end of it on its socket.
+    wire.cut()
 
     status, body = api.list_invoices(alice)
 
     assert status == 200 and len(body["invoices"]) == 1
-    with billing_db.transaction() as conn:
-        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != old_backend
-    db("SELECT pg_terminate_backend(:pid)", pid=old_backend)
+    assert len(wire.sent()) == 2  # a new connection
+    assert backend_pid() != old_backend
 
 
 def test_with_a_ca_bundle_a_server_without_tls_is_refused_never_used_in_plaintext(database_url, tmp_path) -> None:
@@ -107,12 +107,12 @@ def test_with_a_ca_bundle_a_server_without_tls_is_refused_never_used_in_plaintex
 @pytest.fixture
 def tls_proxy():
     """PostgreSQL behind TLS with a certificate for "localhost" and 127.0.0.1 (the test server itself has none)."""
-    with TlsPostgresProxy() as proxy:
+    with PostgresProxy(tls=True) as proxy:
         yield proxy
 
 
-def _through(proxy, database_url: str, host: str = "localhost") -> str:
-    return make_url(database_url).set(host=host, port=proxy.port).render_as_string(hide_password=False)
+def _through(proxy: PostgresProxy, database_url: str, host: str = "localhost") -> str:
+    return proxy.url(database_url, host)
 
 
 def _bundle(tmp_path, pem: str) -> str:
@@ -136,12 +136,10 @@ def test_with_a_ca_bundle_a_server_certified_by_it_is_used_over_verified_tls(dat
     try:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
-            sock = conn.connection.dbapi_connection._usock  # type: ignore[union-attr]
-            assert isinstance(sock, ssl.SSLSocket)
-            peer = sock.getpeercert()  # {} unless the certificate was verified
-            assert peer and ("DNS", "localhost") in peer["subjectAltName"]
     finally:
         engine.dispose()
+    tls_proxy.stop()  # its threads are joined: what it recorded is final
+    # One connection, over TLS (the certificate checked: the two tests below show a wrong one refused)
     assert [connection.tls for connection in tls_proxy.connections] == [True]
 
 
@@ -167,7 +165,7 @@ def test_with_a_ca_bundle_a_certificate_from_another_ca_is_refused_before_anythi
 def test_with_a_ca_bundle_a_certificate_for_another_host_is_refused(database_url, tmp_path) -> None:
     # 127.0.0.2 reaches this machine (all of 127/8 is loopback on Linux); the certificate names only localhost and
     # 127.0.0.1, and is otherwise good: the right CA's
-    with TlsPostgresProxy(host="127.0.0.2") as proxy:
+    with PostgresProxy(host="127.0.0.2", tls=True) as proxy:
         engine = billing_db.create_database_engine(
             _through(proxy, database_url, host="127.0.0.2"), ca_bundle=_bundle(tmp_path, proxy.ca_pem)
         )
@@ -187,11 +185,10 @@ def test_without_a_ca_bundle_a_server_offering_tls_is_used_over_tls(database_url
     try:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
-            sock = conn.connection.dbapi_connection._usock  # type: ignore[union-attr]
-            assert isinstance(sock, ssl.SSLSocket)
-            assert sock.getpeercert(binary_form=True) == tls_proxy.certificate_der  # the proxy's, unverified
     finally:
         engine.dispose()
+    tls_proxy.stop()
+    assert [connection.tls for connection in tls_proxy.connections] == [True]  # its certificate unverified
 
 
 def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None:
@@ -205,7 +202,7 @@ def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None
                 assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "Asia/Kolkata"  # the database default
             with ours.connect() as conn:
                 assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "UTC"
-                formatted = conn.execute(select(repository.iso_utc(literal(datetime(2025, 1, 1, 23, 30, tzinfo=UTC)))))
+                formatted = conn.execute(select(iso_utc(literal(datetime(2025, 1, 1, 23, 30, tzinfo=UTC)))))
                 assert formatted.scalar_one() == "2025-01-01T23:30:00.000Z"
         finally:
             plain.dispose()
@@ -218,26 +215,26 @@ def test_sessions_run_in_utc_whatever_the_database_default(database_url) -> None
 
 
 @pytest.fixture
-def ended_at_checkout(database_url):
+def ended_at_checkout(database_url: str) -> Iterator[Callable[[int], list[int]]]:
     """Make the server end the session of the next `times` pooled connections the layer checks out, right after the
     pool's own check found them fine and before the request's first statement: pg_terminate_backend from another
-    connection, then waiting until the backend is gone (its goodbye is on the wire by then, unread)."""
-    from sqlalchemy import event
-    from sqlalchemy.pool import NullPool
-
+    connection on the backend pg_stat_activity names for the layer's connections (their application_name), then
+    waiting until the backend is gone (its goodbye is on the wire by then, unread)."""
+    application = f"billing_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     remaining = {"times": 0}
     ended: list[int] = []
 
-    def end_it(dbapi_connection, _record, _proxy) -> None:
+    def end_it(_dbapi_connection: object, _record: object, _proxy: object) -> None:
         if remaining["times"] <= 0:
             return
         remaining["times"] -= 1
-        pid = struct.unpack("!i", dbapi_connection._backend_key_data[:4])[0]
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            (pid,) = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                          (application,)).scalars()
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (pid,))
             deadline = time.monotonic() + 10
-            while conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}").scalar_one():
+            while conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).scalar_one():
                 assert time.monotonic() < deadline
                 time.sleep(0.005)
         ended.append(pid)
@@ -247,9 +244,10 @@ def ended_at_checkout(database_url):
         event.listen(billing_db.engine(), "checkout", end_it)
         return ended
 
-    yield arm
-    if ended or remaining["times"]:
-        event.remove(billing_db.engine(), "checkout", end_it)
+    with new_container(DATABASE_URL=f"{database_url}?application_name={application}"):
+        yield arm
+        if ended or remaining["times"]:
+            event.remove(billing_db.engine(), "checkout", end_it)
     admin.dispose()
 
 
@@ -266,8 +264,7 @@ def test_a_connection_ended_just_before_the_first_statement_is_replaced_and_the_
 
     assert status == 200 and len(body["invoices"]) == 1
     assert len(ended) == 1
-    with billing_db.transaction() as conn:
-        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != ended[0]
+    assert backend_pid() != ended[0]
     assert "database connection ended by the server before the first statement; replaced" in caplog.text
 
 

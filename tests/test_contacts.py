@@ -9,6 +9,9 @@ import pytest
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.portal import firebase_uid_not_unique
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 AMBIGUOUS = (403, {"error": "this account matches several client contacts; ask the portal's support"})
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from tests.support.database import SERVER_URL
+from harness.database import SERVER_URL
 from tests.support.faults import failing_updates
 
 

@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from tests.doubles.firebase_tokens import FirebaseTokenIssuer
-from tests.doubles.stripe_double import StripeDouble, event_payload, sign_payload
-from tests.support.database import TABLES
-from tests.support.events import client_request, webhook_request
-from tests.support.functions import Functions
+from google_double.tokens import FirebaseTokenIssuer
+from harness.database import TABLES
+from harness.events import client_request, webhook_request
+from harness.functions import Functions
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload, sign_payload
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 fuzz_settings = settings(

@@ -2,7 +2,7 @@
 with a service account, revoked, disabled and deleted Firebase accounts are refused (Google's answer remembered
 per user for at most five minutes); tokens of an Identity Platform tenant only where that tenant is configured.
 
-Google's accounts lookup is answered at the HTTP layer (tests/doubles/google_accounts.py); firebase-admin and its
+Google's accounts lookup is answered at the HTTP layer (google_double/accounts.py); firebase-admin and its
 service account credentials run unchanged.
 """
 
@@ -13,8 +13,9 @@ import time
 import pytest
 
 from billing import auth
+from google_double.accounts import GoogleAccounts
+from harness.world import Contact
 from tests.conftest import PROJECT_ID
-from tests.doubles.google_accounts import GoogleAccounts
 from tests.support.container import new_container
 
 NO_CONTACT = (403, {"error": "no client contact for this account"})
@@ -57,7 +58,7 @@ def google(google_endpoint, moto_secrets_manager, world):
     accounts.stop_serving(google_endpoint)
 
 
-def signed_in(world, google) -> tuple:
+def signed_in(world, google) -> Contact:
     acme = world.company()
     alice = world.contact(acme)
     world.invoice(acme)

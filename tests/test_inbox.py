@@ -81,7 +81,7 @@ def test_the_inbox_command_lists_failures_and_reprocesses_them(payment_not_yet_r
     database_fault.on()
     api.deliver(completed)
     database_fault.off()
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": "layers/common"}
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": os.pathsep.join(["layers/common", "."])}
 
     def run(*args: str) -> list[dict]:
         stdout = subprocess.run([sys.executable, "scripts/stripe_events.py", *args], env=env, check=True,

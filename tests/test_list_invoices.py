@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def test_lists_only_the_callers_company_invoices_in_due_date_order(world, api) -> None:
     # Given two companies with invoices
@@ -79,7 +82,7 @@ def test_a_company_without_invoices_gets_an_empty_list(world, api) -> None:
 
 def test_a_valid_token_without_a_contact_is_forbidden(world, api, token_issuer) -> None:
     world.invoice(world.company())
-    status, body = api.list_invoices(None, token=token_issuer.token("uid-of-a-stranger"))  # type: ignore[arg-type]
+    status, body = api.list_invoices(None, token=token_issuer.token("uid-of-a-stranger"))
     assert status == 403
     assert body == {"error": "no client contact for this account"}
 
@@ -91,7 +94,7 @@ def test_a_contact_without_a_company_is_forbidden(world, api) -> None:
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b"])
 def test_missing_or_malformed_authorization_is_401(functions, header) -> None:
-    from tests.support.events import client_request, decode
+    from harness.events import client_request, decode
 
     event = client_request("list_invoices", None)
     if header is not None:

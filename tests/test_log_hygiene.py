@@ -22,9 +22,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from billing.observability import QUIET_LIBRARY_LOGGERS
+from google_double.accounts import GoogleAccounts
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import PROJECT_ID, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
-from tests.doubles.google_accounts import GoogleAccounts
-from tests.doubles.stripe_double import event_payload, sign_payload
 from tests.support.container import new_container
 
 

@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import text
 
 from billing import secret_store, snapstart
+from harness.database import migrate
+from harness.world import World
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import STRIPE_WEBHOOK_SECRET
-from tests.doubles.stripe_double import event_payload, sign_payload
 from tests.support.container import new_container
-from tests.support.database import migrate
-from tests.support.world import World
 
 ROLE = "billing_rotating"
 

@@ -31,10 +31,17 @@ def test_every_missing_setting_is_named_in_one_error() -> None:
 
 
 def test_a_function_needs_only_its_own_settings() -> None:
-    settings = load_settings(frozenset({Need.DATABASE, Need.STRIPE_WEBHOOK}),
-                             {"DATABASE_URL": "postgresql+pg8000://u@h/db", "STRIPE_WEBHOOK_SECRET": "whsec_test_x",
-                              "STRIPE_MODE": "test"})
-    assert settings.stripe_secret_key is None
+    webhooks = {"DATABASE_URL": "postgresql+pg8000://u@h/db", "STRIPE_WEBHOOK_SECRET": "whsec_test_x",
+                "STRIPE_MODE": "test"}
+    # The webhook's settings are enough for the webhook (no Firebase project, no Stripe key, no portal) ...
+    settings = load_settings(frozenset({Need.DATABASE, Need.STRIPE_WEBHOOK}), webhooks)
+    assert (settings.database_url, settings.stripe_webhook_secret) == (webhooks["DATABASE_URL"], "whsec_test_x")
+    assert (settings.firebase_project_id, settings.stripe_secret_key, settings.portal_url) == (None, None, None)
+    # ... and not for a function that also needs Firebase and the Stripe API: exactly what they add is named
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(frozenset({Need.DATABASE, Need.STRIPE_WEBHOOK, Need.FIREBASE, Need.STRIPE_API}), webhooks)
+    assert refused.value.problems == ["FIREBASE_PROJECT_ID is not set",
+                                      "STRIPE_SECRET_KEY (or STRIPE_SECRET_KEY_SECRET_ARN) is not set"]
 
 
 def test_portal_url_must_be_absolute() -> None:

@@ -9,7 +9,7 @@ import types
 
 from billing import db as billing_db
 from billing import snapstart
-from tests.support.functions import function_definitions, load_handler
+from local.template import function_definitions, load_handler
 
 
 def pooled_backend_pid() -> int:
@@ -50,10 +50,14 @@ def test_containers_restored_from_one_snapshot_draw_different_random_numbers() -
             snapstart.after_restore()
         return [random.random() for _ in range(4)]
 
-    # Without the hook two restored containers would repeat each other (the retry jitter, the log sampling) ...
-    assert restored_container(run_hook=False) == restored_container(run_hook=False)
-    # ... with it, each has its own sequence
-    assert restored_container(run_hook=True) != restored_container(run_hook=True)
+    # What every container restored from the snapshot would draw without the hook (the retry jitter, the log
+    # sampling) ...
+    from_the_snapshot = restored_container(run_hook=False)
+    first, second = restored_container(run_hook=True), restored_container(run_hook=True)
+
+    # ... is what none draws with it: each restored container has a sequence of its own
+    assert from_the_snapshot not in (first, second)
+    assert first != second
 
 
 def lambda_runtime_library(monkeypatch) -> dict[str, list]:

@@ -1,9 +1,9 @@
-"""The webhook storm (tests/support/storm.py says what it does): 200 invoices, at least 1,000 deliveries, 20%
+"""The webhook storm (harness/storm.py says what it does): 200 invoices, at least 1,000 deliveries, 20%
 duplicates, in random order from four processes, with verify calls and reconciliation runs. The same with the
 figures printed, any size, and a one-process baseline in the same run:
 
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline
-    .venv/bin/python scripts/storm.py --invoices 200 --deliveries 1000 --drop-refunds-and-disputes
+    make storm                                          # --invoices 200 --deliveries 1000 --baseline
+    make storm STORM_ARGS=--drop-refunds-and-disputes
 
 STORM_INVOICES / STORM_DELIVERIES shrink or grow it here.
 """
@@ -14,7 +14,10 @@ import os
 
 import pytest
 
-from tests.support.storm import Storm, install_transition_log, remove_transition_log
+from harness.storm import Storm
+from harness.transitions import transition_log as log_transitions
+
+pytestmark = pytest.mark.storm
 
 INVOICES = int(os.environ.get("STORM_INVOICES", "200"))
 DELIVERIES = int(os.environ.get("STORM_DELIVERIES", str(5 * INVOICES)))
@@ -22,9 +25,8 @@ DELIVERIES = int(os.environ.get("STORM_DELIVERIES", str(5 * INVOICES)))
 
 @pytest.fixture
 def transition_log(db_engine):
-    install_transition_log(db_engine)
-    yield
-    remove_transition_log(db_engine)
+    with log_transitions(db_engine):
+        yield
 
 
 def test_a_storm_of_duplicated_reordered_and_lost_webhooks_with_verify_and_reconciliation(

@@ -14,9 +14,12 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from tests.doubles.stripe_double import StripeDouble
+from stripe_double.double import StripeDouble
 from tests.support.faults import failing_updates
 from tests.support.observed import emitted_metrics, warnings_logged
+
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
 
 
 def session_creations(double) -> list:

@@ -23,14 +23,10 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.doubles.stripe_double import (
-    API_VERSION,
-    StripeDouble,
-    event_payload,
-    parse_form,
-    sign_payload,
-    webhook_request,
-)
+from stripe_double.double import StripeDouble
+from stripe_double.events import event_payload, sign_payload, webhook_request
+from stripe_double.form import parse_form
+from stripe_double.vocabulary import API_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk_test_double_suite"
@@ -654,7 +650,7 @@ def test_it_runs_standalone_as_a_module() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.doubles.stripe_double", "--port", str(port), "--quiet"],
+        [sys.executable, "-m", "stripe_double", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

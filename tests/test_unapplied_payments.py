@@ -19,10 +19,13 @@ import pytest
 import stripe
 
 from billing import settings as layer_settings
-from tests.support.database import ROOT
+from harness.database import ROOT
+from harness.truth import StripeTruth
 from tests.support.observed import emitted_metrics, warnings_logged
 from tests.support.scenarios import paid_after_an_edit
-from tests.support.stripe_truth import StripeTruth
+
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
 
 
 def refund_requests(stripe_double) -> list:
@@ -74,7 +77,7 @@ def test_a_payment_of_an_edited_invoice_is_refunded_and_the_invoice_is_payable_a
 
     # And the session is released and the invoice is payable at 600.00, the payment set aside for a refund
     row = invoice_row(db, invoice_id)
-    assert (row["status"], row["stripeCheckoutSessionId"], Decimal(row["amount"])) == ("pending", None, 600)
+    assert (row["status"], row["stripeCheckoutSessionId"], Decimal(row["amount"])) == ("pending", None, Decimal(600))
     assert (row["paidAt"], row["paidByContactId"], row["stripePaymentIntentId"]) == (None, None, None)
     assert unapplied(db) == [{"id": payment_intent, "invoiceId": invoice_id, "reason": "amount_mismatch",
                               "status": "refund_due", "refundId": None}]
@@ -327,7 +330,7 @@ def test_an_invoice_that_cannot_be_applied_never_blocks_the_others_in_reconcilia
 
 def run_command(stripe_double, *args: str, expect_failure: bool = False) -> list[dict]:
     """scripts/unapplied_payments.py (make unapplied-payments) as an operator runs it, on the functions' database
-    (DATABASE_URL: PostgreSQL, or SQLite in tests/sqlite/)."""
+    (DATABASE_URL: PostgreSQL, or the SQLite file of the module's sqlite run)."""
     env = {**os.environ, "PYTHONPATH": "layers/common",
            "STRIPE_API_BASE": stripe_double.url, "STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_test_operator"}
     result = subprocess.run([sys.executable, "scripts/unapplied_payments.py", *args], env=env, cwd=ROOT,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
+
 
 def _checkout(world, api):
     acme = world.company()

@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from tests.doubles.stripe_double import event_payload, sign_payload
+from stripe_double.events import event_payload, sign_payload
+
+# The embedded default of `make dev` must not drift from PostgreSQL: every test here runs on both.
+pytestmark = pytest.mark.engines("postgresql", "sqlite")
 
 
 @pytest.fixture
@@ -210,7 +213,7 @@ def test_signed_garbage_is_400(api, db, payload) -> None:
 
 
 def test_invalid_base64_is_400(api, functions) -> None:
-    from tests.support.events import decode, webhook_request
+    from harness.events import decode, webhook_request
 
     event = webhook_request(b"{}", "t=1,v1=00")
     event["isBase64Encoded"] = True

@@ -49,27 +49,28 @@ def _seed_style(route: Handler, metric: str) -> Handler:
         finally:
             db.dispose()  # a new connection for the next request, as `create_engine()` inside a handler does
 
-    return handler
+    decorated: Handler = handler  # Powertools' decorators are typed as returning Any
+    return decorated
 
 
 @endpoint
-def _list(request: ApiRequest) -> tuple[int, dict]:
+def _list(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     return 200, invoices_of(authenticated_uid(request.headers))
 
 
 @endpoint
-def _checkout(request: ApiRequest) -> tuple[int, dict]:
+def _checkout(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     return 200, start_checkout(authenticated_uid(request.headers), path_parameter(request, "invoiceId"))
 
 
 @endpoint
-def _verify(request: ApiRequest) -> tuple[int, dict]:
+def _verify(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     uid = authenticated_uid(request.headers)
     return 200, verify_checkout(uid, path_parameter(request, "invoiceId"), path_parameter(request, "sessionId"))
 
 
 @endpoint
-def _webhook(request: ApiRequest) -> tuple[int, dict]:
+def _webhook(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     return 200, handle_stripe_webhook(request.body, request.headers.get("stripe-signature"))
 
 

@@ -1,5 +1,7 @@
 """GET /api/client/billing — the caller's company's invoices."""
 
+from typing import Any
+
 from billing.auth import authenticated_uid
 from billing.http import ApiRequest, endpoint
 from billing.invoices import list_invoices
@@ -11,5 +13,5 @@ register_runtime_hooks()
 
 
 @endpoint
-def lambda_handler(request: ApiRequest) -> tuple[int, dict]:
+def lambda_handler(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     return 200, list_invoices(authenticated_uid(request.headers))

@@ -3,6 +3,7 @@
 
 from typing import Any
 
+from billing.observability import logger
 from billing.reconciliation import reconcile
 from billing.settings import Need, configure
 from billing.snapstart import register_runtime_hooks
@@ -11,5 +12,6 @@ configure(Need.DATABASE, Need.STRIPE_API, Need.RECONCILIATION)
 register_runtime_hooks()
 
 
+@logger.inject_lambda_context  # the request id and the cold start flag on every log line
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return reconcile()

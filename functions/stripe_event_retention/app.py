@@ -4,6 +4,7 @@ rows stored whole before the inbox kept only what the code reads are brought dow
 from typing import Any
 
 from billing.inbox import apply_retention
+from billing.observability import logger
 from billing.settings import Need, configure
 from billing.snapstart import register_runtime_hooks
 
@@ -11,5 +12,6 @@ configure(Need.DATABASE, Need.EVENT_RETENTION)
 register_runtime_hooks()
 
 
+@logger.inject_lambda_context  # the request id and the cold start flag on every log line
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return apply_retention()

@@ -1,5 +1,7 @@
 """POST /api/webhook/stripe (HTTP API route and Function URL) — Stripe events; the signature authenticates."""
 
+from typing import Any
+
 from billing.http import ApiRequest, endpoint
 from billing.settings import Need, configure
 from billing.snapstart import register_runtime_hooks
@@ -10,5 +12,5 @@ register_runtime_hooks()
 
 
 @endpoint
-def lambda_handler(request: ApiRequest) -> tuple[int, dict]:
+def lambda_handler(request: ApiRequest) -> tuple[int, dict[str, Any]]:
     return 200, handle_stripe_webhook(request.body, request.headers.get("stripe-signature"))

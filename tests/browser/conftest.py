@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Browser, FrameLocator, Locator, Page, expect, sync_playwright
 
 from billing.db import create_database_engine
+from harness.database import ROOT
 from local import seed
-from tests.support.database import ROOT
 from tests.support.dev_stack import RunningStack, dev_stack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

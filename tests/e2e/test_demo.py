@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from billing.db import create_database_engine
 from billing.schema import invoice as invoice_table
-from tests.support.database import ROOT, create_database, drop_database
+from harness.database import ROOT, create_database, drop_database
 from tests.support.dev_stack import RunningStack, dev_stack, run_make
 
 

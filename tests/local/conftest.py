@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from billing.db import create_database_engine
+from harness.database import migrate
 from local import seed
 from local.stack import sqlite_url
-from tests.support.database import migrate
 
 
 @pytest.fixture

@@ -9,15 +9,16 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from harness.events import sample
 from local.api_server import LocalHttpApi, cors_from_template, http_api_event, lambda_result_to_http, serve
 from local.runtime import FunctionHost
 from local.template import Route, function_url_routes, http_routes
+from stripe_double.events import event_payload, sign_payload
 from tests.conftest import PORTAL_URL
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import sample
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def local_api() -> LocalHttpApi:
 
 
 def request(api: LocalHttpApi, method: str, path: str, token: str | None = None, body: bytes = b"",
-            headers: list[tuple[str, str]] | None = None) -> tuple[int, dict[str, str], object]:
+            headers: list[tuple[str, str]] | None = None) -> tuple[int, dict[str, str], Any]:
     sent = list(headers or [])
     if token:
         sent.append(("Authorization", f"Bearer {token}"))
@@ -182,5 +183,6 @@ def test_over_real_http_and_the_log_names_no_token(served, local_api, world, api
 def test_route_matching_prefers_literal_segments() -> None:
     routes = [Route("GET", "/items/{id}", "ById", False), Route("GET", "/items/new", "New", False)]
     api = LocalHttpApi(FunctionHost([]), routes, log=io.StringIO())
-    assert api.route_for("GET", "/items/new")[0].function == "New"
+    route, _ = api.route_for("GET", "/items/new")
+    assert route is not None and route.function == "New"
     assert api.route_for("GET", "/items/42") == (routes[0], {"id": "42"})

@@ -9,9 +9,9 @@ import sys
 import pytest
 from sqlalchemy import create_engine, text
 
+from harness.database import ROOT, migrate
 from local import doctor
 from local.stack import sqlite_url
-from tests.support.database import ROOT, migrate
 from tests.support.dev_stack import stack_environment
 
 GOOD_LOCAL = {

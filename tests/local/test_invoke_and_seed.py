@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import text
 
 from billing.db import create_database_engine
+from harness.database import ROOT
 from local import seed
 from local.token import emulator_id_token
-from tests.support.database import ROOT
 from tests.support.dev_stack import run_make, stack_environment
 
 
@@ -139,7 +139,7 @@ def test_seeding_again_resets_the_seeded_rows_and_leaves_others_alone(seeded) ->
     seed.seed(engine)
 
     with engine.begin() as conn:
-        rows = dict(conn.execute(text('SELECT id, status FROM "Invoice"')).all())
+        rows: dict[str, str] = {row.id: row.status for row in conn.execute(text('SELECT id, status FROM "Invoice"'))}
         customers = conn.execute(text('SELECT count(*) FROM "StripeCustomer"')).scalar()
     engine.dispose()
     assert rows == {**{i.id: i.status for i in seed.INVOICES}, "inv_mine": "pending"}

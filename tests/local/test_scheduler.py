@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from harness.database import ROOT
 from local.scheduler import scheduler_event
 from local.template import Schedule, scheduled_functions
-from tests.support.database import ROOT
 
 
 def test_the_template_schedules_reconcile_every_ten_minutes_and_the_inbox_retention_daily() -> None:

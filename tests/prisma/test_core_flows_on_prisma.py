@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from billing import repository
+from billing.repository.invoices import find_invoice
 from tests.prisma.portal import PortalContact, PortalRows, Query, prisma_now
 
 Payer = tuple[PortalContact, Callable[..., str]]
@@ -92,7 +92,7 @@ def test_a_double_is_read_as_the_decimal_the_portal_wrote(payer: Payer, db_engin
 
     with db_engine.connect() as conn:
         stored = conn.execute(text('SELECT amount FROM "Invoice" WHERE id = :id'), {"id": invoice_id}).scalar_one()
-        invoice = repository.find_invoice(conn, invoice_id)
+        invoice = find_invoice(conn, invoice_id)
 
     assert stored == 100.1 and Decimal(stored) != Decimal("100.1")  # a double: 100.0999999999999943...
     assert invoice is not None and str(invoice.amount) == "100.1"

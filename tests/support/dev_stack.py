@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.database import ROOT
 from local.token import emulator_id_token
-from tests.support.database import ROOT
 from tests.support.http import request_json
 
 STARTUP_SECONDS = 60
+BANNER = "Local stack is up"  # local/dev.py's first line once everything listens
 # Settings the suite sets for the in-process functions: the dev stack must choose its own.
 SUITE_SETTINGS = ("DATABASE_URL", "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_SECRET_KEY",
                   "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "PORTAL_URL", "RECONCILE_AFTER_MINUTES",
@@ -79,7 +80,8 @@ def dev_stack(state_dir: Path, *arguments: str, database_url: str | None = None)
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
             stack_file = state_dir / "stack.json"
-            while not stack_file.exists():
+            # stack.json is written just before the banner is printed: the test reads both
+            while not (stack_file.exists() and BANNER in log_path.read_text()):
                 assert dev.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "the stack did not come up:\n" + log_path.read_text()
                 time.sleep(0.1)

@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
+
+from local.ports import free_port
 
 SUPERUSER = "postgres"
 
@@ -35,12 +36,6 @@ def server_bindir() -> Path:
             return Path(candidate)
     raise RuntimeError("PostgreSQL's server binaries (initdb, pg_ctl) are not installed: install the server package "
                        "(apt-get install postgresql) or set PG_BINDIR to the directory holding initdb")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PasswordPostgres:
@@ -73,7 +68,7 @@ class PasswordPostgres:
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=scram-sha-256",
                   f"--pwfile={password_file}", "--no-sync", "-E", "UTF8")
         for attempt in range(3):  # a free port can be taken by someone else before the server binds it
-            self.port = _free_port()
+            self.port = free_port()
             try:
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.directory / "server.log"),
                           "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",

@@ -35,7 +35,7 @@ def _set_unique(engine: Engine, unique: bool) -> None:
                               else f'ALTER TABLE "Contact" DROP CONSTRAINT {_PG_CONSTRAINT}'))
         return
     # SQLite cannot drop a column's UNIQUE: the table is rebuilt, with foreign keys off meanwhile (SQLite's own
-    # procedure for changes ALTER TABLE cannot make). The connection is in autocommit (billing.db sets it so).
+    # procedure for changes ALTER TABLE cannot make). The connection is in autocommit (billing/db_sqlite.py sets it so).
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()

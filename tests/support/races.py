@@ -1,14 +1,14 @@
-"""The verify-versus-webhook race, shared by the PostgreSQL and SQLite concurrency tests: invoices paid at Stripe
+"""The verify-versus-webhook race, run on PostgreSQL and SQLite (tests/test_concurrency.py): invoices paid at Stripe
 but not yet fulfilled, their completed events delivered several times and both payers' dashboards calling verify,
-all shuffled into one list of jobs for tests/support/parallel.py."""
+all shuffled into one list of jobs for harness/parallel.py."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from tests.doubles.stripe_double import event_payload, sign_payload
-from tests.support.events import client_request, webhook_request
+from harness.events import client_request, webhook_request
+from stripe_double.events import event_payload, sign_payload
 
 
 def verify_and_webhook_race(
@@ -36,8 +36,8 @@ def verify_and_webhook_race(
 
 
 def assert_each_invoice_paid_once(db, responses: list[tuple[int, Any]], expected_payer: dict[str, str]) -> list[str]:
-    """Every call answered 200 and each invoice moved pending -> paid exactly once (the `_TransitionLog` the test
-    installed), paid by its payer. Returns the webhook outcomes ("duplicate" for a repeated delivery)."""
+    """Every call answered 200 and each invoice moved pending -> paid exactly once (the `_TransitionLog` of
+    harness.transitions), paid by its payer. Returns the webhook outcomes ("duplicate" for a repeated delivery)."""
     assert {status for status, _ in responses} == {200}
     transitions = db('SELECT "invoiceId", "from", "to" FROM "_TransitionLog"')
     assert sorted(t["invoiceId"] for t in transitions) == sorted(expected_payer)

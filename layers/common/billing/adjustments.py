@@ -23,12 +23,14 @@ from typing import Any, NamedTuple, TypeGuard
 
 from sqlalchemy import Connection
 
-from billing import repository, unapplied_payments
+from billing import unapplied_payments
 from billing.errors import UnsupportedAmount
 from billing.invoice_states import InvoiceEvent
 from billing.money import normalize_currency
 from billing.observability import logger, surface
-from billing.repository import InvoiceRecord
+from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice, find_invoice_by_payment_intent
+from billing.repository.payment_adjustments import record_adjustment
+from billing.repository.unapplied_payments import find_unapplied_payment
 
 AWAITING_PAYMENT_OUTCOMES = ("unknown_invoice", "awaiting_payment")
 OTHER_PAYMENT_METRIC = "AdjustmentOfOtherPayment"
@@ -67,7 +69,7 @@ def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
     if not fully_refunded:
         return "partially_refunded"
     assert payment.invoice is not None
-    refunded_invoice = repository.apply_invoice_event(conn, payment.invoice.id, InvoiceEvent.REFUNDED_IN_FULL,
+    refunded_invoice = apply_invoice_event(conn, payment.invoice.id, InvoiceEvent.REFUNDED_IN_FULL,
                                                       payment_intent_id=payment.payment_intent)
     logger.info("invoice refunded", extra={"invoice_id": payment.invoice.id, "changed": refunded_invoice is not None})
     return "refunded" if refunded_invoice else "unchanged"
@@ -100,14 +102,14 @@ def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
     if not isinstance(payment_intent, str):
         payment_intent = None
     if payment_intent is not None:
-        paid = repository.find_invoice_by_payment_intent(conn, payment_intent)
+        paid = find_invoice_by_payment_intent(conn, payment_intent)
         if paid is not None:
             return _Payment(_Whose.INVOICES_OWN, payment_intent, paid)
-        if repository.find_unapplied_payment(conn, payment_intent) is not None:
+        if find_unapplied_payment(conn, payment_intent) is not None:
             return _Payment(_Whose.UNAPPLIED, payment_intent, None)
     metadata = adjusted.get("metadata")
     invoice_id = metadata.get("invoiceId") if isinstance(metadata, Mapping) else None
-    named = repository.find_invoice(conn, invoice_id) if isinstance(invoice_id, str) else None
+    named = find_invoice(conn, invoice_id) if isinstance(invoice_id, str) else None
     if named is None:
         return _Payment(_Whose.NO_INVOICE, payment_intent, None)
     if payment_intent is not None and named.stripe_payment_intent_id not in (None, payment_intent):
@@ -119,7 +121,7 @@ def _record(conn: Connection, payment: _Payment, *, adjustment_id: str, kind: st
             currency: Any, status: str) -> None:
     invoice = payment.invoice
     own = payment.whose is _Whose.INVOICES_OWN and invoice is not None
-    repository.record_adjustment(
+    record_adjustment(
         conn, adjustment_id=adjustment_id, payment_intent_id=payment.payment_intent,
         invoice_id=invoice.id if own and invoice else None, kind=kind, amount_minor=amount_minor,
         currency=_currency(currency, invoice), status=status,

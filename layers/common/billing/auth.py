@@ -74,7 +74,7 @@ def _firebase_app() -> firebase_admin.App:
     else:
         from google.auth.credentials import AnonymousCredentials
 
-        credential = AnonymousCredentials()
+        credential = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth leaves it unannotated
     return firebase_admin.initialize_app(credential, {"projectId": config.firebase_project_id}, name=_APP_NAME)
 
 
@@ -83,7 +83,7 @@ def _checks_revocation() -> bool:
     return bool(settings().firebase_service_account)
 
 
-def bearer_token(headers: dict[str, str]) -> str:
+def bearer_token(headers: Mapping[str, str]) -> str:
     """The token of an `Authorization: Bearer <token>` header (header names already lower-cased)."""
     scheme, _, token = (headers.get("authorization") or "").strip().partition(" ")
     token = token.strip()
@@ -168,5 +168,5 @@ def _tenant_of(claims: Mapping[str, Any]) -> str | None:
     return str(tenant) if tenant is not None else None
 
 
-def authenticated_uid(headers: dict[str, str]) -> str:
+def authenticated_uid(headers: Mapping[str, str]) -> str:
     return verify_id_token(bearer_token(headers))

@@ -16,14 +16,17 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from billing import repository, stripe_gateway
+from billing import stripe_gateway
 from billing.db import transaction
 from billing.errors import CheckoutSessionNotFound, InvoiceNotPayable
 from billing.fulfillment import Outcome, fulfill_checkout_session, has_anything_to_apply
 from billing.invoice_states import PAYABLE_STATUSES, SETTLED_STATUSES
 from billing.invoices import require_contact_and_company_invoice
 from billing.money import normalize_currency, settlement_terms, settles_exactly, to_minor_units
-from billing.repository import ContactRecord, InvoiceRecord, UnappliedPaymentRecord
+from billing.repository.checkout_sessions import attach_checkout_session
+from billing.repository.contacts import ContactRecord, save_stripe_customer
+from billing.repository.invoices import InvoiceRecord
+from billing.repository.unapplied_payments import UnappliedPaymentRecord, find_unapplied_payment_of_session
 from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot
 from billing.unapplied_payments import refund_if_due
@@ -61,7 +64,7 @@ def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict
         if well_formed and invoice.stripe_checkout_session_id != session_id:
             # A session released because its payment could not settle the invoice still has an answer: what
             # became of that payment.
-            set_aside = repository.find_unapplied_payment_of_session(conn, invoice.id, session_id)
+            set_aside = find_unapplied_payment_of_session(conn, invoice.id, session_id)
     if not well_formed or (invoice.stripe_checkout_session_id != session_id and set_aside is None):
         raise CheckoutSessionNotFound()
     if set_aside is None and invoice.status not in SETTLED_STATUSES:
@@ -134,7 +137,7 @@ def _create_session(
     customer_id = contact.stripe_customer_id
     if not customer_id:
         customer_id = stripe_gateway.create_customer(contact_id=contact.id, email=contact.email)
-        repository.save_stripe_customer(conn, contact.id, customer_id)
+        save_stripe_customer(conn, contact.id, customer_id)
     currency = normalize_currency(invoice.currency)
     params = _session_params(invoice, contact, customer_id, amount_minor, currency)
     # Same key for a retry of this attempt, a new key for every new attempt: the invoice's `updatedAt` changes
@@ -145,7 +148,7 @@ def _create_session(
         "checkout", f"{invoice.id}|{invoice.updated_at.isoformat()}", params
     )
     session = stripe_gateway.create_checkout_session(params, idempotency_key=idempotency_key)
-    attached = repository.attach_checkout_session(
+    attached = attach_checkout_session(
         conn,
         invoice_id=invoice.id,
         session_id=session.id,

@@ -90,3 +90,8 @@ class ConfigurationError(Exception):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or [message]
+
+
+class UncheckedDriver(RuntimeError):
+    """The installed database driver is not a version its tuning (billing/db_pg8000.py, billing/db_sqlite.py) was
+    checked against: no engine is made until someone has checked it (an upgrade fails loudly, never silently)."""

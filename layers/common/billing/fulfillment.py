@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from billing import repository, unapplied_payments
+from billing import unapplied_payments
 from billing.invoice_states import Guard, InvoiceEvent, guards_of
 from billing.money import settlement_terms
 from billing.observability import logger
-from billing.repository import InvoiceRecord, UnappliedPaymentRecord, utc_now
+from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice
+from billing.repository.sql import utc_now
+from billing.repository.unapplied_payments import UnappliedPaymentRecord
 from billing.stripe_gateway import CheckoutSessionSnapshot
 
 
@@ -64,7 +66,7 @@ def fulfill_checkout_session(
     terms = settlement_terms(session.amount_total, session.currency)
     updated = None
     if terms is not None or Guard.AMOUNT_AND_CURRENCY not in guards_of(event):
-        updated = repository.apply_invoice_event(
+        updated = apply_invoice_event(
             conn, invoice_id, event, session_id=session.id, terms=terms, values=_written_by(event, session)
         )
     if updated is not None:
@@ -108,7 +110,7 @@ def _written_by(event: InvoiceEvent, session: CheckoutSessionSnapshot) -> dict[s
 def _why_unchanged(
     conn: Connection, invoice_id: str, session: CheckoutSessionSnapshot, event: InvoiceEvent
 ) -> FulfillmentResult:
-    invoice = repository.find_invoice(conn, invoice_id)
+    invoice = find_invoice(conn, invoice_id)
     if invoice is None:
         return FulfillmentResult(Outcome.UNKNOWN_INVOICE, None)
     if event in (InvoiceEvent.PAYMENT_SUCCEEDED, InvoiceEvent.PAYMENT_PROCESSING):

@@ -57,12 +57,11 @@ class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
 
 
 def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
-    """Wrap a route as a Lambda handler with the single error mapping of this service."""
+    """Wrap a route as a Lambda handler with the single error mapping of this service; Powertools puts the request
+    id, the function and the cold start flag on every log line of the invocation (`inject_lambda_context`)."""
 
     @wraps(route)
-    def lambda_handler(event: Mapping[str, Any], context: Any = None) -> Response:
-        if context is not None:
-            logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+    def lambda_handler(event: Mapping[str, Any], context: Any) -> Response:
         try:
             status, body = route(ApiRequest.from_event(event))
             return json_response(status, body)
@@ -74,7 +73,8 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
             logger.exception("unhandled error")
             return json_response(500, {"error": "internal error"})
 
-    return lambda_handler
+    handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler)
+    return handler
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> Response:

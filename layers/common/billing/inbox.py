@@ -17,10 +17,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from billing import repository
 from billing.db import transaction
 from billing.observability import logger
-from billing.repository import utc_now
+from billing.repository.sql import utc_now
+from billing.repository.stripe_events import (
+    count_unprocessed_events_received_before,
+    delete_processed_events_received_before,
+    events_holding_any_field,
+    replace_event_payload,
+)
 from billing.settings import settings
 
 # The event's own fields kept: `livemode` and `account` say whose and which mode's event it is.
@@ -73,20 +78,20 @@ def apply_retention() -> dict[str, int]:
     deleted = whitelisted = 0
     for _ in range(_MAX_BATCHES_PER_RUN):
         with transaction() as conn:
-            batch = repository.delete_processed_events_received_before(conn, cutoff, limit=_BATCH)
+            batch = delete_processed_events_received_before(conn, cutoff, limit=_BATCH)
         deleted += batch
         if batch < _BATCH:
             break
     for _ in range(_MAX_BATCHES_PER_RUN):
         with transaction() as conn:
-            stored_whole = repository.events_holding_any_field(conn, STRIPE_ENVELOPE_FIELDS, limit=_BATCH)
+            stored_whole = events_holding_any_field(conn, STRIPE_ENVELOPE_FIELDS, limit=_BATCH)
             for event_id, payload in stored_whole:
-                repository.replace_event_payload(conn, event_id, stored_payload(payload))
+                replace_event_payload(conn, event_id, stored_payload(payload))
         whitelisted += len(stored_whole)
         if len(stored_whole) < _BATCH:
             break
     with transaction() as conn:
-        failed_and_old = repository.count_unprocessed_events_received_before(conn, cutoff)
+        failed_and_old = count_unprocessed_events_received_before(conn, cutoff)
     report = {"deleted": deleted, "whitelisted": whitelisted, "failed_kept": failed_and_old}
     log = logger.warning if failed_and_old else logger.info
     log("stripe event retention applied", extra={**report, "retention_days": retention_days})

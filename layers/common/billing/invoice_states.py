@@ -1,11 +1,11 @@
 """The invoice state machine: every status in one enum, every transition in one table.
 
-A transition is (from, event, to, guards). `repository.apply_invoice_event` derives one conditional UPDATE per
-event from this table: the invoice must be in one of the statuses the table lists for the event (WHERE status IN
-...), each guard becomes a condition of the same WHERE clause, and the status is set to the row's target. A
+A transition is (from, event, to, guards). `repository.invoices.apply_invoice_event` derives one conditional UPDATE
+per event from this table: the invoice must be in one of the statuses the table lists for the event (WHERE status
+IN ...), each guard becomes a condition of the same WHERE clause, and the status is set to the row's target. A
 (status, event) pair that is not in the table is forbidden: its UPDATE matches no row. Concurrent writers cannot
 both win, because PostgreSQL re-checks the WHERE clause of a row another transaction has just changed (SQLite
-takes the write lock at BEGIN: billing/db.py).
+takes the write lock at BEGIN: billing/db_sqlite.py).
 
     pending    --checkout started-->             pending      (a new session is the current one)
     failed     --checkout started-->             pending      (a new attempt at a failed bank debit)

@@ -10,18 +10,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from billing import repository
 from billing.db import transaction
 from billing.errors import AmbiguousContact, InvoiceNotFound, NoContact
 from billing.observability import surface
-from billing.repository import ContactRecord, InvoiceRecord
+from billing.repository.contacts import ContactRecord, find_contact_and_company_invoice, find_contacts
+from billing.repository.invoices import InvoiceRecord
+from billing.repository.listing import list_contact_company_invoices
 
 # Ids are short text (cuid/uuid); longer input cannot name an invoice and is answered 404 without a query.
 MAX_ID_LENGTH = 128
 
 
 def require_contact(conn: Connection, firebase_uid: str) -> ContactRecord:
-    contacts = repository.find_contacts(conn, firebase_uid)
+    contacts = find_contacts(conn, firebase_uid)
     if len(contacts) > 1:
         # Ids only: the uid, emails and names stay out of the log.
         surface("AmbiguousContact", "firebase uid matches several contacts",
@@ -39,7 +40,7 @@ def require_contact_and_company_invoice(
     company's contact; otherwise InvoiceNotFound, whether or not the invoice exists. One statement when both are
     found; a refusal costs a second."""
     if invoice_id and len(invoice_id) <= MAX_ID_LENGTH and invoice_id.isprintable():
-        found = repository.find_contact_and_company_invoice(conn, firebase_uid, invoice_id, for_update=for_update)
+        found = find_contact_and_company_invoice(conn, firebase_uid, invoice_id, for_update=for_update)
         if found is not None:
             return found
     require_contact(conn, firebase_uid)
@@ -48,7 +49,7 @@ def require_contact_and_company_invoice(
 
 def list_invoices(firebase_uid: str) -> dict[str, Any]:
     with transaction() as conn:
-        invoices = repository.list_contact_company_invoices(conn, firebase_uid)
+        invoices = list_contact_company_invoices(conn, firebase_uid)
         if not invoices:  # none to show, or no contact to show them to
             require_contact(conn, firebase_uid)
     return {"invoices": invoices}

@@ -30,7 +30,7 @@ def minor_unit_exponent(currency: str) -> int:
 
 
 # What normalize_currency strips around a code. SQL's trim() strips exactly this (spaces), so the one SQL spelling
-# of the rule, `upper(trim(currency))` (repository.normalized_currency), agrees with it on every stored value.
+# of the rule, `upper(trim(currency))` (repository.sql.normalized_currency), agrees with it on every stored value.
 CURRENCY_PADDING = " "
 
 
@@ -62,8 +62,8 @@ def settlement_terms(amount_minor: int | None, currency: str | None) -> Settleme
 
 def settles_exactly(terms: SettlementTerms | None, amount: Decimal, currency: str) -> bool:
     """The one rule for "this payment pays this invoice": exactly its amount, in its currency. The conditional
-    UPDATE that records a payment states the same rule in SQL (repository, Guard.AMOUNT_AND_CURRENCY): `amount =
-    terms.amount AND upper(trim(currency)) = terms.currency`."""
+    UPDATE that records a payment states the same rule in SQL (repository.invoices, Guard.AMOUNT_AND_CURRENCY):
+    `amount = terms.amount AND upper(trim(currency)) = terms.currency`."""
     if terms is None:
         return False
     try:

@@ -22,12 +22,16 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from billing import repository, stripe_gateway, unapplied_payments
+from billing import stripe_gateway, unapplied_payments
 from billing.db import transaction
 from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.observability import logger
-from billing.repository import InvoiceRecord, utc_now
+from billing.repository.checkout_sessions import note_reconciled
+from billing.repository.invoices import InvoiceRecord, reconciliation_candidates
+from billing.repository.reconciliation_cursor import advance_events_cursor, events_cursor
+from billing.repository.sql import utc_now
+from billing.repository.stripe_events import processed_event_ids
 from billing.settings import settings
 from billing.webhook import HANDLED_EVENT_TYPES, process_event, retry_events_awaiting_payment
 
@@ -47,7 +51,7 @@ def reconcile() -> dict[str, Any]:
     assert config.reconcile_after_minutes and config.reconcile_batch_size
     cutoff = utc_now() - timedelta(minutes=config.reconcile_after_minutes)
     with transaction() as conn:
-        candidates = repository.reconciliation_candidates(
+        candidates = reconciliation_candidates(
             conn, not_updated_since=cutoff, limit=config.reconcile_batch_size
         )
     outcomes: Counter[str] = Counter()
@@ -82,7 +86,7 @@ def _reconcile_invoice(invoice: InvoiceRecord) -> str:
         logger.warning("stored checkout session unknown to Stripe", extra={"invoice_id": invoice.id})
         outcome = "session_not_found"
         with transaction() as conn:
-            repository.note_reconciled(conn, session_id, outcome)
+            note_reconciled(conn, session_id, outcome)
         return outcome
     async_payment_failed = False
     if session.status == "complete" and session.payment_status == "unpaid" and session.payment_intent:
@@ -90,7 +94,7 @@ def _reconcile_invoice(invoice: InvoiceRecord) -> str:
         async_payment_failed = status in _FAILED_PAYMENT_INTENT_STATUSES
     with transaction() as conn:
         outcome = fulfill_checkout_session(conn, session, async_payment_failed=async_payment_failed).outcome.value
-        repository.note_reconciled(conn, session_id, outcome)
+        note_reconciled(conn, session_id, outcome)
     return outcome
 
 
@@ -99,7 +103,7 @@ def recover_missed_events(*, older_than_seconds: int) -> Counter[str]:
     through the inbox, each event it does not hold as processed. The cursor moves only after a complete walk."""
     now = int(time.time())
     with transaction() as conn:
-        cursor = repository.events_cursor(conn)
+        cursor = events_cursor(conn)
     created_from = max(cursor or 0, now - _EVENTS_HISTORY_SECONDS)
     created_until = now - older_than_seconds
     outcomes: Counter[str] = Counter()
@@ -109,7 +113,7 @@ def recover_missed_events(*, older_than_seconds: int) -> Counter[str]:
         page = stripe_gateway.list_events(types=HANDLED_EVENT_TYPES, created_from=created_from,
                                           created_until=created_until, starting_after=starting_after)
         with transaction() as conn:
-            known = repository.processed_event_ids(conn, [event["id"] for event in page.events])
+            known = processed_event_ids(conn, [event["id"] for event in page.events])
         for event in page.events:
             newest_seen = max(newest_seen or 0, int(event.get("created") or 0))
             if event["id"] not in known:
@@ -121,7 +125,7 @@ def recover_missed_events(*, older_than_seconds: int) -> Counter[str]:
     # failed (kept in the inbox with its error) must be listed again by it.
     if newest_seen is not None and not outcomes["error"]:
         with transaction() as conn:
-            repository.advance_events_cursor(conn, newest_seen - _EVENTS_OVERLAP_SECONDS)
+            advance_events_cursor(conn, newest_seen - _EVENTS_OVERLAP_SECONDS)
     if outcomes:
         logger.info("missed stripe events applied", extra={"outcomes": dict(outcomes)})
     return outcomes

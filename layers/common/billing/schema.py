@@ -17,6 +17,7 @@ inbox's "invoiceId", which notes what a Stripe event named).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -69,7 +70,7 @@ def _one_of(column: str, values: type[StrEnum]) -> str:
 
 
 
-def _timestamp(name: str, nullable: bool = True, default: bool = False) -> Column:
+def _timestamp(name: str, nullable: bool = True, default: bool = False) -> Column[datetime]:
     return Column(
         name,
         DateTime(timezone=True),
@@ -142,7 +143,8 @@ stripe_customer = Table(
 )
 
 # Every Checkout Session ever created for an invoice: the history behind "stripeCheckoutSessionId" (which holds
-# only the current one), and the attempt counter behind each creation's idempotency key.
+# only the current one), with the idempotency key it was created with (checkout derives it from the invoice as of
+# its last change and every parameter sent) and the payer it was made for.
 checkout_session = Table(
     "CheckoutSession",
     metadata,

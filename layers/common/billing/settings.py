@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -59,70 +59,82 @@ class Settings:
 def load_settings(needs: frozenset[Need], environ: Mapping[str, str] = os.environ) -> Settings:
     """Read every setting `needs` asks for; raise ConfigurationError naming all that are missing or refused."""
     problems: list[str] = []
-
-    def required(name: str, value: str | None) -> str | None:
-        if not value:
-            problems.append(f"{name} is not set")
-        return value
-
     values: dict[str, Any] = {}
-    if Need.DATABASE in needs:
-        values["database_url"] = environ.get("DATABASE_URL") or None
-        if not values["database_url"] and environ.get("DATABASE_SECRET_ARN"):
-            values["database_secret_arn"] = environ["DATABASE_SECRET_ARN"]
-            values["database_url"] = database_url_from_rds_secret(read_database_secret(environ["DATABASE_SECRET_ARN"]),
-                                                                  environ)
-        required("DATABASE_URL (or DATABASE_SECRET_ARN)", values["database_url"])
-        ca_bundle = environ.get("DATABASE_CA_BUNDLE") or None
-        if ca_bundle and not os.path.isfile(ca_bundle):
-            problems.append("DATABASE_CA_BUNDLE names no file")
-        values["database_ca_bundle"] = ca_bundle
-    if Need.FIREBASE in needs:
-        values["firebase_project_id"] = required("FIREBASE_PROJECT_ID", environ.get("FIREBASE_PROJECT_ID"))
-        values["firebase_tenant_id"] = environ.get("FIREBASE_TENANT_ID") or None
-        values["firebase_service_account"] = current_secret("FIREBASE_SERVICE_ACCOUNT", environ)
-        problems += _service_account_problems(values["firebase_service_account"])
-        problems += config_rules.emulator_problems(environ, values["firebase_project_id"])
-    if Need.STRIPE_API in needs:
-        values["stripe_secret_key"] = required(
-            "STRIPE_SECRET_KEY (or STRIPE_SECRET_KEY_SECRET_ARN)", current_secret("STRIPE_SECRET_KEY", environ)
-        )
-        values["stripe_api_base"] = environ.get("STRIPE_API_BASE") or None
-        problems += config_rules.stripe_problems(environ, values["stripe_secret_key"])
-        problems += config_rules.logging_problems(environ)
-    if Need.STRIPE_WEBHOOK in needs:
-        values["stripe_webhook_secret"] = required(
-            "STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_SECRET_ARN)",
-            current_secret("STRIPE_WEBHOOK_SECRET", environ),
-        )
-    if Need.STRIPE_API in needs or Need.STRIPE_WEBHOOK in needs:
-        values |= _stripe_mode_and_policy(environ, values.get("stripe_secret_key"), problems)
-    if Need.PORTAL in needs:
-        portal_url = required("PORTAL_URL", environ.get("PORTAL_URL"))
-        if portal_url:
-            problems += config_rules.portal_url_problems(portal_url)
-        values["portal_url"] = portal_url.rstrip("/") if portal_url else None
-
-    if Need.RECONCILIATION in needs:
-        values["reconcile_after_minutes"] = _positive_integer("RECONCILE_AFTER_MINUTES", environ, problems)
-        values["reconcile_batch_size"] = _positive_integer("RECONCILE_BATCH_SIZE", environ, problems)
-    if Need.EVENT_RETENTION in needs:
-        values["event_retention_days"] = _positive_integer(
-            "STRIPE_EVENT_RETENTION_DAYS", environ, problems, minimum=MIN_EVENT_RETENTION_DAYS
-        )
-
+    for wanted_by, read in _READERS:
+        if needs & wanted_by:
+            values |= read(environ, values, problems)
     if problems:
         raise ConfigurationError("missing or invalid settings: " + "; ".join(problems), problems)
     return Settings(**values)
+
+
+def _required(name: str, value: str | None, problems: list[str]) -> str | None:
+    if not value:
+        problems.append(f"{name} is not set")
+    return value
+
+
+def _database(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"database_url": environ.get("DATABASE_URL") or None}
+    if not values["database_url"] and environ.get("DATABASE_SECRET_ARN"):
+        values["database_secret_arn"] = environ["DATABASE_SECRET_ARN"]
+        values["database_url"] = database_url_from_rds_secret(read_database_secret(environ["DATABASE_SECRET_ARN"]),
+                                                              environ)
+    _required("DATABASE_URL (or DATABASE_SECRET_ARN)", values["database_url"], problems)
+    ca_bundle = environ.get("DATABASE_CA_BUNDLE") or None
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        problems.append("DATABASE_CA_BUNDLE names no file")
+    return values | {"database_ca_bundle": ca_bundle}
+
+
+def _firebase(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    project_id = _required("FIREBASE_PROJECT_ID", environ.get("FIREBASE_PROJECT_ID"), problems)
+    service_account = current_secret("FIREBASE_SERVICE_ACCOUNT", environ)
+    problems += _service_account_problems(service_account)
+    problems += config_rules.emulator_problems(environ, project_id)
+    return {"firebase_project_id": project_id, "firebase_tenant_id": environ.get("FIREBASE_TENANT_ID") or None,
+            "firebase_service_account": service_account}
+
+
+def _stripe_api(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    secret_key = _required("STRIPE_SECRET_KEY (or STRIPE_SECRET_KEY_SECRET_ARN)",
+                           current_secret("STRIPE_SECRET_KEY", environ), problems)
+    problems += config_rules.stripe_problems(environ, secret_key)
+    problems += config_rules.logging_problems(environ)
+    return {"stripe_secret_key": secret_key, "stripe_api_base": environ.get("STRIPE_API_BASE") or None}
+
+
+def _stripe_webhook(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    return {"stripe_webhook_secret": _required("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_SECRET_ARN)",
+                                               current_secret("STRIPE_WEBHOOK_SECRET", environ), problems)}
+
+
+def _portal(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    portal_url = _required("PORTAL_URL", environ.get("PORTAL_URL"), problems)
+    if portal_url:
+        problems += config_rules.portal_url_problems(portal_url)
+    return {"portal_url": portal_url.rstrip("/") if portal_url else None}
+
+
+def _reconciliation(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    return {"reconcile_after_minutes": _positive_integer("RECONCILE_AFTER_MINUTES", environ, problems),
+            "reconcile_batch_size": _positive_integer("RECONCILE_BATCH_SIZE", environ, problems)}
+
+
+def _event_retention(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    return {"event_retention_days": _positive_integer("STRIPE_EVENT_RETENTION_DAYS", environ, problems,
+                                                      minimum=MIN_EVENT_RETENTION_DAYS)}
 
 
 STRIPE_MODES = ("test", "live")
 MISMATCHED_PAYMENT_POLICIES = ("refund", "hold")
 
 
-def _stripe_mode_and_policy(environ: Mapping[str, str], secret_key: str | None, problems: list[str]) -> dict[str, Any]:
+def _stripe_mode_and_policy(environ: Mapping[str, str], values: dict[str, Any], problems: list[str]
+                            ) -> dict[str, Any]:
     """STRIPE_MODE (required: a webhook has no key to tell it) must be the secret key's mode where the function
     has a key; MISMATCHED_PAYMENT_POLICY is optional (default refund)."""
+    secret_key = values.get("stripe_secret_key")
     mode = environ.get("STRIPE_MODE") or None
     if mode is None:
         problems.append("STRIPE_MODE is not set")
@@ -136,6 +148,21 @@ def _stripe_mode_and_policy(environ: Mapping[str, str], secret_key: str | None, 
     if policy not in MISMATCHED_PAYMENT_POLICIES:
         problems.append("MISMATCHED_PAYMENT_POLICY must be refund or hold")
     return {"stripe_mode": mode, "mismatched_payment_policy": policy}
+
+
+Reader = Callable[[Mapping[str, str], dict[str, Any], list[str]], dict[str, Any]]
+# Each need's settings, read in this order (an error names the problems in it); a reader runs once when any of its
+# needs is asked for. The Stripe mode comes after the key it must agree with.
+_READERS: tuple[tuple[frozenset[Need], Reader], ...] = (
+    (frozenset({Need.DATABASE}), _database),
+    (frozenset({Need.FIREBASE}), _firebase),
+    (frozenset({Need.STRIPE_API}), _stripe_api),
+    (frozenset({Need.STRIPE_WEBHOOK}), _stripe_webhook),
+    (frozenset({Need.STRIPE_API, Need.STRIPE_WEBHOOK}), _stripe_mode_and_policy),
+    (frozenset({Need.PORTAL}), _portal),
+    (frozenset({Need.RECONCILIATION}), _reconciliation),
+    (frozenset({Need.EVENT_RETENTION}), _event_retention),
+)
 
 
 def _positive_integer(name: str, environ: Mapping[str, str], problems: list[str], minimum: int = 1) -> int | None:

@@ -22,13 +22,22 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from billing import repository, stripe_gateway
+from billing import stripe_gateway
 from billing.db import transaction
 from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.invoice_states import SETTLED_STATUSES, InvoiceEvent, sources_of, target_of
 from billing.money import settlement_terms, settles_exactly
 from billing.observability import logger, surface
-from billing.repository import InvoiceRecord, UnappliedPaymentRecord
+from billing.repository.checkout_sessions import is_our_checkout_session
+from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice
+from billing.repository.sql import utc_now
+from billing.repository.unapplied_payments import (
+    UnappliedPaymentRecord,
+    find_unapplied_payment,
+    move_unapplied_payment,
+    record_unapplied_payment,
+    unapplied_payments_with_status,
+)
 from billing.schema import UnappliedReason, UnappliedStatus
 from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot
@@ -65,7 +74,7 @@ def set_aside(
     """Record the payment, release the invoice's session if it is this one (payable again at its current amount),
     and surface it. Returns the invoice as it now is and the record."""
     assert session.payment_intent is not None
-    record = repository.record_unapplied_payment(
+    record = record_unapplied_payment(
         conn, payment_intent_id=session.payment_intent, invoice_id=invoice.id, checkout_session_id=session.id,
         contact_id=session.contact_id, amount_minor=session.amount_total, currency=session.currency,
         reason=reason.value, status=_status_for_new(conn, session),
@@ -74,7 +83,7 @@ def set_aside(
     if session.id == invoice.stripe_checkout_session_id and invoice.status in sources_of(
         InvoiceEvent.PAYMENT_NOT_APPLICABLE
     ):
-        released = repository.apply_invoice_event(conn, invoice.id, InvoiceEvent.PAYMENT_NOT_APPLICABLE,
+        released = apply_invoice_event(conn, invoice.id, InvoiceEvent.PAYMENT_NOT_APPLICABLE,
                                                   session_id=session.id)
     surface(METRIC, "payment does not settle its invoice", dimensions={"reason": reason.value},
             invoice_id=invoice.id, payment_intent_id=record.id, checkout_session_id=session.id,
@@ -85,7 +94,7 @@ def set_aside(
 def _status_for_new(conn: Connection, session: CheckoutSessionSnapshot) -> UnappliedStatus:
     if session.payment_status != "paid":
         return UnappliedStatus.IN_FLIGHT
-    if settings().mismatched_payment_policy == "hold" or not repository.is_our_checkout_session(conn, session.id):
+    if settings().mismatched_payment_policy == "hold" or not is_our_checkout_session(conn, session.id):
         return UnappliedStatus.HELD
     return UnappliedStatus.REFUND_DUE
 
@@ -93,7 +102,7 @@ def _status_for_new(conn: Connection, session: CheckoutSessionSnapshot) -> Unapp
 def note_payment_failed(conn: Connection, payment_intent_id: str | None) -> None:
     """A bank debit set aside while in flight failed: there is nothing to give back."""
     if payment_intent_id:
-        repository.move_unapplied_payment(conn, payment_intent_id, from_statuses=(UnappliedStatus.IN_FLIGHT,),
+        move_unapplied_payment(conn, payment_intent_id, from_statuses=(UnappliedStatus.IN_FLIGHT,),
                                           to=UnappliedStatus.PAYMENT_FAILED)
 
 
@@ -122,7 +131,7 @@ def refund(payment_intent_id: str, *, allowed: tuple[UnappliedStatus, ...] = _RE
                                                                      f"{record.reason}"},
     )
     with transaction() as conn:
-        repository.move_unapplied_payment(conn, record.id, from_statuses=allowed, to=UnappliedStatus.REFUNDED,
+        move_unapplied_payment(conn, record.id, from_statuses=allowed, to=UnappliedStatus.REFUNDED,
                                           refund_id=refund_id)
         refunded = _require(conn, record.id)
     logger.info("unapplied payment refunded", extra={"payment_intent_id": record.id, "invoice_id": record.invoice_id,
@@ -133,7 +142,7 @@ def refund(payment_intent_id: str, *, allowed: tuple[UnappliedStatus, ...] = _RE
 def refund_due_payments(limit: int) -> Counter[str]:
     """Reconciliation's part: refund every payment the webhook set aside under the `refund` policy."""
     with transaction() as conn:
-        due = repository.unapplied_payments_with_status(conn, (UnappliedStatus.REFUND_DUE,), limit)
+        due = unapplied_payments_with_status(conn, (UnappliedStatus.REFUND_DUE,), limit)
     outcomes: Counter[str] = Counter()
     for record in due:
         try:
@@ -145,7 +154,7 @@ def refund_due_payments(limit: int) -> Counter[str]:
 
 def confirm_refunded(conn: Connection, payment_intent_id: str) -> None:
     """Stripe says the payment was refunded in full (our refund's event, or someone's in the Dashboard)."""
-    repository.move_unapplied_payment(conn, payment_intent_id, to=UnappliedStatus.REFUNDED,
+    move_unapplied_payment(conn, payment_intent_id, to=UnappliedStatus.REFUNDED,
                                       from_statuses=(UnappliedStatus.REFUND_DUE, UnappliedStatus.HELD))
 
 
@@ -162,18 +171,18 @@ def accept(payment_intent_id: str) -> InvoiceRecord:
         record = _require(conn, payment_intent_id, for_update=True)
         if record.status != UnappliedStatus.HELD:
             raise CannotAccept(f"the payment is {record.status}, not held")
-        invoice = repository.find_invoice(conn, record.invoice_id, for_update=True)
+        invoice = find_invoice(conn, record.invoice_id, for_update=True)
         assert invoice is not None  # a foreign key
         if target_of(invoice.status, InvoiceEvent.PAYMENT_ACCEPTED) is None:
             raise CannotAccept(f"invoice is {invoice.status}: refund the payment instead")
         if invoice.stripe_checkout_session_id:
             invoice = _close_checkout_in_progress(conn, invoice)
-        accepted = repository.apply_invoice_event(conn, invoice.id, InvoiceEvent.PAYMENT_ACCEPTED, values={
-            "paidAt": repository.utc_now(), "paidByContactId": record.contact_id, "stripePaymentIntentId": record.id,
+        accepted = apply_invoice_event(conn, invoice.id, InvoiceEvent.PAYMENT_ACCEPTED, values={
+            "paidAt": utc_now(), "paidByContactId": record.contact_id, "stripePaymentIntentId": record.id,
         })
         if accepted is None:
             raise CannotAccept("the invoice changed meanwhile; look again")
-        repository.move_unapplied_payment(conn, record.id, from_statuses=(UnappliedStatus.HELD,),
+        move_unapplied_payment(conn, record.id, from_statuses=(UnappliedStatus.HELD,),
                                           to=UnappliedStatus.ACCEPTED)
     logger.warning("unapplied payment accepted by an operator",
                    extra={"payment_intent_id": record.id, "invoice_id": invoice.id, "reason": record.reason})
@@ -185,7 +194,7 @@ def _close_checkout_in_progress(conn: Connection, invoice: InvoiceRecord) -> Inv
     session = stripe_gateway.expire_checkout_session(invoice.stripe_checkout_session_id)
     if session is not None and session.status == "complete":
         raise CannotAccept("the invoice's current checkout was completed: let it be applied, refund this payment")
-    released = repository.apply_invoice_event(conn, invoice.id, InvoiceEvent.SESSION_EXPIRED,
+    released = apply_invoice_event(conn, invoice.id, InvoiceEvent.SESSION_EXPIRED,
                                               session_id=invoice.stripe_checkout_session_id)
     if released is None:
         raise CannotAccept("the invoice changed meanwhile; look again")
@@ -200,7 +209,7 @@ def listing(records: list[UnappliedPaymentRecord]) -> list[dict[str, Any]]:
 
 
 def _require(conn: Connection, payment_intent_id: str, *, for_update: bool = False) -> UnappliedPaymentRecord:
-    record = repository.find_unapplied_payment(conn, payment_intent_id, for_update=for_update)
+    record = find_unapplied_payment(conn, payment_intent_id, for_update=for_update)
     if record is None:
         raise LookupError(f"no unapplied payment {payment_intent_id}")
     return record

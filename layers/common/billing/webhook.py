@@ -23,13 +23,20 @@ from typing import Any
 import stripe
 from sqlalchemy import Connection
 
-from billing import repository
 from billing.adjustments import AWAITING_PAYMENT_OUTCOMES, apply_charge_refunded, apply_dispute
 from billing.db import transaction
 from billing.errors import BadRequest, BillingError, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.inbox import stored_payload
 from billing.observability import logger, surface
+from billing.repository.stripe_events import (
+    claim_event,
+    events_with_outcome,
+    find_stored_event,
+    lock_event_outcome,
+    record_event_failure,
+    record_event_outcome,
+)
 from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot, verify_webhook_signature
 
@@ -80,11 +87,11 @@ def process_event(event: dict[str, Any]) -> str | None:
     record = _inbox_fields(event)
     try:
         with transaction() as conn:
-            if not repository.claim_event(conn, **record):
+            if not claim_event(conn, **record):
                 logger.info("duplicate stripe event", extra={"event_id": event["id"], "event_type": event["type"]})
                 return None
             outcome = _apply(conn, event)
-            repository.record_event_outcome(conn, event["id"], outcome)
+            record_event_outcome(conn, event["id"], outcome)
     except Exception as error:
         _record_failure(record, error)
         if isinstance(error, BillingError):
@@ -99,7 +106,7 @@ def reprocess_stored_event(event_id: str) -> str | None:
     """Apply a stored event again (an operator's command, e.g. after fixing the cause of a failure).
     Returns its outcome, or None if it had been processed already."""
     with transaction() as conn:
-        stored = repository.find_stored_event(conn, event_id)
+        stored = find_stored_event(conn, event_id)
     if stored is None:
         raise LookupError(f"no stored event {event_id}")
     return process_event(stored.payload)
@@ -109,17 +116,17 @@ def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Co
     """Apply again the refund and dispute events that arrived before their payment was recorded.
     Each is re-applied under its inbox row's lock, and only while its outcome still says it is waiting."""
     with transaction() as conn:
-        waiting = repository.events_with_outcome(
+        waiting = events_with_outcome(
             conn, event_types=ADJUSTMENT_EVENT_TYPES, outcomes=AWAITING_PAYMENT_OUTCOMES,
             received_since=received_since, limit=limit,
         )
     outcomes: Counter[str] = Counter()
     for stored in waiting:
         with transaction() as conn:
-            if repository.lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
+            if lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
                 continue  # another run got there first
             outcome = _apply(conn, stored.payload)
-            repository.record_event_outcome(conn, stored.id, outcome)
+            record_event_outcome(conn, stored.id, outcome)
         outcomes[outcome] += 1
     return outcomes
 
@@ -140,7 +147,7 @@ def _record_failure(record: dict[str, Any], error: Exception) -> None:
     logger.exception("stripe event failed", extra={"event_id": record["event_id"], "event_type": record["event_type"]})
     try:
         with transaction() as conn:
-            repository.record_event_failure(conn, **record, error=type(error).__name__)
+            record_event_failure(conn, **record, error=type(error).__name__)
     except Exception:  # the database itself is down: Stripe's retry will bring the event back
         logger.exception("could not record the failed event", extra={"event_id": record["event_id"]})
 
@@ -150,6 +157,12 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
         verify_webhook_signature(payload, signature)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise BadRequest("invalid or missing Stripe-Signature") from None
+    return parse_event(payload)
+
+
+def parse_event(payload: bytes) -> dict[str, Any]:
+    """A signed body (valid UTF-8: the signature check decoded it) as a Stripe event; BadRequest for anything that
+    is not one: not JSON, nested deeper than any event Stripe sends, or without an id, a type and an object."""
     try:
         event = json.loads(payload)
     except ValueError:
@@ -159,8 +172,8 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     # Fewer brackets than the limit cannot nest deeper than it: a real event is not walked for its depth.
     if payload.count(b"{") + payload.count(b"[") > MAX_EVENT_DEPTH and _deeper_than(event, MAX_EVENT_DEPTH):
         raise BadRequest(_TOO_DEEP)
-    # The payload is valid UTF-8 (the signature check decoded it), so a NUL or a lone surrogate can only come
-    # from a \u escape: without one, there is nothing to replace.
+    # The payload is valid UTF-8, so a NUL or a lone surrogate can only come from a \u escape: without one, there
+    # is nothing to replace.
     if b"\\u" in payload:
         event = _storable(event)
     if not (

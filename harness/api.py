@@ -1,0 +1,45 @@
+"""Calls the four handlers the way their callers do: the portal with a Firebase ID token, Stripe with a signed
+event body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from google_double.tokens import FirebaseTokenIssuer
+from harness.events import client_request, decode, webhook_request
+from harness.functions import Functions
+from harness.world import Contact
+from stripe_double.events import event_payload, sign_payload
+
+
+@dataclass
+class Api:
+    functions: Functions
+    issuer: FirebaseTokenIssuer
+    webhook_secret: str
+
+    def token(self, contact: Contact) -> str:
+        return self.issuer.token(contact.uid)
+
+    def list_invoices(self, contact: Contact, token: str | None = None) -> tuple[int, Any]:
+        return decode(self.functions.list_invoices(client_request("list_invoices", token or self.token(contact)), None))
+
+    def checkout(self, contact: Contact, invoice_id: str, token: str | None = None) -> tuple[int, Any]:
+        event = client_request("create_checkout", token or self.token(contact), invoiceId=invoice_id)
+        return decode(self.functions.create_checkout(event, None))
+
+    def verify(self, contact: Contact, invoice_id: str, session_id: str, token: str | None = None) -> tuple[int, Any]:
+        event = client_request("verify_session", token or self.token(contact), invoiceId=invoice_id,
+                               sessionId=session_id)
+        return decode(self.functions.verify_session(event, None))
+
+    def deliver(self, event: dict[str, Any], *, base64_encoded: bool = False, timestamp: int | None = None,
+                secret: str | None = None) -> tuple[int, Any]:
+        payload = event_payload(event)
+        signature = sign_payload(payload, secret or self.webhook_secret, timestamp)
+        return self.deliver_raw(payload, signature, base64_encoded=base64_encoded)
+
+    def deliver_raw(self, payload: bytes, signature: str | None, *, base64_encoded: bool = False) -> tuple[int, Any]:
+        return decode(self.functions.stripe_webhook(webhook_request(payload, signature,
+                                                                     base64_encoded=base64_encoded), None))
