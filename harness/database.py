@@ -20,13 +20,20 @@ TABLES = (
 
 def create_database(name: str) -> str:
     """Create an empty database, migrate it to head, and return its URL. Fails loudly if PostgreSQL is down."""
+    url = create_empty_database(name)
+    migrate(url)
+    return url
+
+
+def create_empty_database(name: str, *, time_zone: str | None = None) -> str:
+    """Create a database with nothing in it (its default time zone `time_zone`, else the server's); its URL."""
     server = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if time_zone is not None:
+            conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO '{time_zone}'"))
     server.dispose()
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    return url
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def migrate(url: str) -> None:

@@ -28,6 +28,7 @@ from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, migrate, truncate_all
 from stripe_double.double import StripeDouble
+from tests.prisma.portal import adopted, create_portal_database
 from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
@@ -37,16 +38,19 @@ PORTAL_URL = "https://portal.example.test"
 
 
 # Directories whose tests carry a marker of their own, so that `-m` selects or leaves them out.
-_MARKED_DIRECTORIES = {"e2e": pytest.mark.e2e, "browser": pytest.mark.browser}
+_MARKED_DIRECTORIES = {"e2e": pytest.mark.e2e, "browser": pytest.mark.browser, "prisma/cli": pytest.mark.prisma}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).parent
     for item in items:
-        relative = item.path.relative_to(tests) if item.path.is_relative_to(tests) else None
-        if relative is not None and relative.parts[0] in _MARKED_DIRECTORIES:
-            item.add_marker(_MARKED_DIRECTORIES[relative.parts[0]])
+        if not item.path.is_relative_to(tests):
+            continue
+        relative = item.path.relative_to(tests)
+        for directory, marker in _MARKED_DIRECTORIES.items():
+            if relative.is_relative_to(directory):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -131,15 +135,17 @@ def password_postgres() -> Iterator[PasswordPostgres]:
     cluster.stop()
 
 
-# ----- the database: PostgreSQL, or each engine the module names (pytest.mark.engines) -------------------------
+# ----- the database: PostgreSQL, or each database the module names (pytest.mark.engines) -----------------------
 
-ENGINES = ("postgresql", "sqlite")
+# The suite's PostgreSQL database; SQLite, the local default (`make dev`); the portal's database as Prisma builds it
+# (PostgreSQL with a double precision "amount" and timestamps without time zone), adopted by `alembic upgrade head`.
+ENGINES = ("postgresql", "sqlite", "prisma")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`@pytest.mark.engines("postgresql", "sqlite")` (on a module, class or test) runs those tests once per engine:
-    the functions' own engine and the tests' helpers (`db`, `world`, `db_engine`) all on that database. Without
-    the mark, PostgreSQL alone."""
+    """`@pytest.mark.engines("postgresql", "sqlite")` (on a module, class or test) runs those tests once per
+    database: the functions' own engine and the tests' helpers (`db`, `world`, `db_engine`) all on that database.
+    Without the mark, PostgreSQL alone."""
     marker = metafunc.definition.get_closest_marker("engines")
     if marker is None or "database" not in metafunc.fixturenames:
         return
@@ -151,13 +157,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @dataclass
 class Database:
-    name: str  # "postgresql" | "sqlite"
+    name: str  # one of ENGINES
     url: str
     engine: Engine
 
     def clear(self) -> None:
         """Every row gone, as at the start of a test."""
-        if self.name == "postgresql":
+        if self.engine.dialect.name == "postgresql":
             truncate_all(self.engine)
             return
         with self.engine.begin() as conn:
@@ -167,22 +173,39 @@ class Database:
 
 @pytest.fixture(scope="module")
 def database(request: pytest.FixtureRequest, service_environment: None, database_url: str,
-             functions: function_loader.Functions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    """The module's database. SQLite (the local default, `make dev`) is a fresh migrated file: the functions
-    (already imported) read DATABASE_URL again and open a new engine, as a new container would start, and go back
-    to PostgreSQL afterwards for the modules that follow in this process."""
+             functions: function_loader.Functions) -> Iterator[Database]:
+    """The module's database. Another than the suite's PostgreSQL is made for the module (its fixture,
+    `<engine>_database_url`): the functions (already imported) read DATABASE_URL again and open a new engine, as a
+    new container would start, and go back to the suite's database afterwards for the modules that follow in this
+    process. The tests' engine on it is the layer's kind (sessions in UTC, zone-less times read as UTC)."""
     name = getattr(request, "param", "postgresql")
     if name == "postgresql":
         engine = create_engine(database_url)
         yield Database(name, database_url, engine)
         engine.dispose()
         return
-    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'billing.sqlite3'}"
-    migrate(url)
+    url = request.getfixturevalue(f"{name}_database_url")
     engine = create_database_engine(url)
     with use_database(url):
         yield Database(name, url, engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh SQLite file, migrated."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'billing.sqlite3'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def prisma_database_url() -> Iterator[str]:
+    """The portal's database as Prisma builds it (tests/prisma/portal.py: the SQL the Prisma CLI generates for the
+    portal's schema, in a server whose default time zone is UTC+14), adopted with the README's `alembic upgrade
+    head`. tests/prisma/cli has the Prisma CLI itself build it."""
+    with adopted(create_portal_database(f"billing_prisma_{uuid.uuid4().hex[:12]}")) as url:
+        yield url
 
 
 @contextmanager

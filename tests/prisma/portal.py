@@ -13,7 +13,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,22 +23,17 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness.database import ROOT, create_empty_database, drop_database
+
 HERE = Path(__file__).resolve().parent
 PORTAL_SCHEMA_SQL = HERE / "portal_schema.sql"
-SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
 SERVER_TIME_ZONE = "Pacific/Kiritimati"  # UTC+14
 PORTAL_TABLE_NAMES = ("Company", "Contact", "Proposal", "Invoice")
 
 
 def create_database(name: str, schema_sql: str | None = None) -> str:
     """A new database (default time zone SERVER_TIME_ZONE), with `schema_sql` run in it; its URL."""
-    server = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO '{SERVER_TIME_ZONE}'"))
-    server.dispose()
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    url = create_empty_database(name, time_zone=SERVER_TIME_ZONE)
     if schema_sql is not None:
         run_script(url, schema_sql)
     return url
@@ -49,11 +45,15 @@ def create_portal_database(name: str) -> str:
     return create_database(name, PORTAL_SCHEMA_SQL.read_text())
 
 
-def drop_database(url: str) -> None:
-    server = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    server.dispose()
+@contextmanager
+def adopted(url: str) -> Iterator[str]:
+    """The database at `url` after the README's `alembic upgrade head`; dropped afterwards (and if that fails)."""
+    try:
+        upgrade = alembic_upgrade_head(url)
+        assert upgrade.returncode == 0, upgrade.stderr
+        yield url
+    finally:
+        drop_database(url)
 
 
 def run_script(url: str, sql: str) -> None:

@@ -16,14 +16,13 @@ from sqlalchemy import create_engine, inspect, text
 
 from billing.adoption import PORTAL_TABLES, PROJECT_TABLES
 from billing.schema import metadata
+from harness.database import ROOT, drop_database
 from tests.prisma.portal import (
     PORTAL_SCHEMA_SQL,
     PORTAL_TABLE_NAMES,
-    ROOT,
     alembic_head,
     alembic_upgrade_head,
     create_database,
-    drop_database,
     run_script,
     schema_dump,
     table_names,

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, text
 from billing.repository.invoices import find_invoice
 from tests.prisma.portal import PortalContact, PortalRows, Query, prisma_now
 
+pytestmark = pytest.mark.engines("prisma")
+
 Payer = tuple[PortalContact, Callable[..., str]]
 
 # A time the functions wrote, read back raw (timestamp(3), no zone): UTC to the millisecond, so within seconds of
@@ -193,15 +195,27 @@ def test_a_full_refund_moves_the_invoice_to_refunded(
     assert (adjustment["invoiceId"], adjustment["amountMinor"], adjustment["status"]) == (invoice_id, 123456, "full")
 
 
-def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(
-        payer: Payer, api: Any, stripe_double: Any, stored: Query, db: Query, db_engine: Engine
-) -> None:
+@pytest.fixture
+def paid_invoice(payer: Payer, api: Any, stripe_double: Any) -> tuple[PortalContact, str]:
+    """A 500.00 USD invoice its contact paid by card (the webhook recorded it): the contact and the invoice id."""
     contact, new_invoice = payer
     invoice_id = new_invoice("500.00")
     paid_by_card(api, stripe_double, contact, invoice_id)
+    return contact, invoice_id
 
-    with db_engine.begin() as conn:  # what prisma.contact.delete() sends: no foreign key of ours refuses it
-        conn.execute(text('DELETE FROM "Contact" WHERE id = :id'), {"id": contact.id})
+
+def deleted_by_the_portal(db_engine: Engine, table: str, row_id: str) -> None:
+    """What prisma.<model>.delete() sends: no foreign key of ours refuses it."""
+    with db_engine.begin() as conn:
+        conn.execute(text(f'DELETE FROM "{table}" WHERE id = :id'), {"id": row_id})
+
+
+def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(
+        paid_invoice: tuple[PortalContact, str], stored: Query, db: Query, db_engine: Engine
+) -> None:
+    contact, invoice_id = paid_invoice
+
+    deleted_by_the_portal(db_engine, "Contact", contact.id)
 
     assert invoice_row(stored, invoice_id)["paidByContactId"] == contact.id
     (session,) = db('SELECT "contactId", "invoiceId", "amountMinor" FROM "CheckoutSession"')
@@ -211,15 +225,13 @@ def test_the_portal_deletes_a_contact_who_paid_and_the_payment_stays_readable(
 
 
 def test_the_portal_deletes_a_paid_invoice_and_its_payment_records_stay(
-        payer: Payer, api: Any, stripe_double: Any, stored: Query, db: Query, db_engine: Engine
+        paid_invoice: tuple[PortalContact, str], api: Any, stripe_double: Any, stored: Query, db: Query,
+        db_engine: Engine
 ) -> None:
-    contact, new_invoice = payer
-    invoice_id = new_invoice("500.00")
-    paid_by_card(api, stripe_double, contact, invoice_id)
+    _, invoice_id = paid_invoice
     payment_intent = invoice_row(stored, invoice_id)["stripePaymentIntentId"]
 
-    with db_engine.begin() as conn:
-        conn.execute(text('DELETE FROM "Invoice" WHERE id = :id'), {"id": invoice_id})
+    deleted_by_the_portal(db_engine, "Invoice", invoice_id)
 
     assert db('SELECT "invoiceId" FROM "CheckoutSession"') == [{"invoiceId": invoice_id}]
     assert db('SELECT "invoiceId", outcome FROM "StripeEvent"') == [{"invoiceId": invoice_id, "outcome": "paid"}]

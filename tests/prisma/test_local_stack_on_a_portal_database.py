@@ -16,9 +16,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from harness.database import ROOT
 from local import seed
-from tests.prisma.portal import ROOT, PortalRows, Query
+from tests.conftest import Database
+from tests.prisma.portal import PortalRows, Query
 from tests.support.dev_stack import stack_environment
+
+pytestmark = pytest.mark.engines("prisma")
 
 
 def run_seed(url: str, state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,17 +37,17 @@ def demo_rows(stored: Query) -> int:
 
 
 @pytest.fixture
-def missing_database_url(portal_database_url: str) -> str:
-    return make_url(portal_database_url).set(database=f"billing_missing_{uuid.uuid4().hex[:8]}").render_as_string(
+def missing_database_url(database: Database) -> str:
+    return make_url(database.url).set(database=f"billing_missing_{uuid.uuid4().hex[:8]}").render_as_string(
         hide_password=False)
 
 
 def test_the_seed_inserts_no_demo_rows_into_a_database_holding_real_ones(
-        portal: PortalRows, portal_database_url: str, stored: Query, tmp_path: Path
+        portal: PortalRows, database: Database, stored: Query, tmp_path: Path
 ) -> None:
     portal.invoice(portal.company("A real customer"))
 
-    result = run_seed(portal_database_url, tmp_path)
+    result = run_seed(database.url, tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -53,11 +57,11 @@ def test_the_seed_inserts_no_demo_rows_into_a_database_holding_real_ones(
 
 
 def test_asked_explicitly_it_seeds_and_writes_every_not_null_column_itself(
-        portal: PortalRows, portal_database_url: str, stored: Query, tmp_path: Path
+        portal: PortalRows, database: Database, stored: Query, tmp_path: Path
 ) -> None:
     portal.company("A real customer")
 
-    result = run_seed(portal_database_url, tmp_path, "--insert-demo-rows")
+    result = run_seed(database.url, tmp_path, "--insert-demo-rows")
 
     assert result.returncode == 0, result.stderr
     assert demo_rows(stored) == len(seed.COMPANIES) + len(seed.PROPOSALS) + len(seed.CONTACTS) + len(seed.INVOICES)
@@ -71,23 +75,23 @@ def test_asked_explicitly_it_seeds_and_writes_every_not_null_column_itself(
 
 
 def test_again_on_demo_rows_alone_it_resets_them_without_being_asked(
-        portal_database_url: str, stored: Query, tmp_path: Path
+        database: Database, stored: Query, tmp_path: Path
 ) -> None:
-    assert run_seed(portal_database_url, tmp_path, "--insert-demo-rows").returncode == 0
+    assert run_seed(database.url, tmp_path, "--insert-demo-rows").returncode == 0
 
-    again = run_seed(portal_database_url, tmp_path)
+    again = run_seed(database.url, tmp_path)
 
     assert again.returncode == 0, again.stderr
     assert len(stored('SELECT id FROM "Invoice"')) == len(seed.INVOICES)
 
 
 def test_a_not_null_column_of_the_portals_own_is_named_and_nothing_written(
-        portal_database_url: str, stored: Query, db_engine: Engine, tmp_path: Path
+        database: Database, stored: Query, db_engine: Engine, tmp_path: Path
 ) -> None:
     with db_engine.begin() as conn:
         conn.exec_driver_sql('ALTER TABLE "Contact" ADD COLUMN "locale" text NOT NULL')
     try:
-        result = run_seed(portal_database_url, tmp_path, "--insert-demo-rows")
+        result = run_seed(database.url, tmp_path, "--insert-demo-rows")
     finally:
         with db_engine.begin() as conn:
             conn.exec_driver_sql('ALTER TABLE "Contact" DROP COLUMN "locale"')
@@ -103,10 +107,10 @@ def test_make_seed_names_the_createdb_for_a_database_that_does_not_exist(
 ) -> None:
     result = run_seed(missing_database_url, tmp_path)
 
-    database = make_url(missing_database_url).database
+    name = make_url(missing_database_url).database
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"database '{database}' does not exist on 127.0.0.1:5432; create it with: "
-                                     f"createdb -h 127.0.0.1 -p 5432 -U postgres {database}")
+    assert result.stderr.strip() == (f"database '{name}' does not exist on 127.0.0.1:5432; create it with: "
+                                     f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}")
 
 
 def test_make_dev_names_the_createdb_too_and_starts_nothing(missing_database_url: str, tmp_path: Path) -> None:
@@ -123,12 +127,12 @@ def test_make_dev_names_the_createdb_too_and_starts_nothing(missing_database_url
 
 
 @pytest.fixture
-def dev_stack_output(portal: PortalRows, portal_database_url: str, tmp_path: Path) -> Iterator[str]:
+def dev_stack_output(portal: PortalRows, database: Database, tmp_path: Path) -> Iterator[str]:
     """`make dev` on the portal's database holding a real row: what it printed until its banner."""
     portal.company("A real customer")
     dev = subprocess.Popen(
         [sys.executable, "-m", "local.dev", "--api-port", "0", "--stripe-port", "0", "--no-portal"], cwd=ROOT,
-        env=stack_environment(tmp_path, portal_database_url), stdout=subprocess.PIPE,
+        env=stack_environment(tmp_path, database.url), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, process_group=0)
     lines = []
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.prisma.cli.prisma_cli import PORTAL_SCHEMA, database_built_by_prisma, generated_sql
-from tests.prisma.portal import alembic_upgrade_head, drop_database
+from tests.prisma.portal import adopted
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +22,8 @@ def prismas_portal_sql(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def portal_database_url(prismas_portal_sql: Path) -> Iterator[str]:
-    """The portal's database as the Prisma CLI builds it, adopted with `alembic upgrade head`."""
-    url = database_built_by_prisma(prismas_portal_sql)
-    adopted = alembic_upgrade_head(url)
-    assert adopted.returncode == 0, adopted.stderr
-    yield url
-    drop_database(url)
+def prisma_database_url(prismas_portal_sql: Path) -> Iterator[str]:
+    """The portal's database as the Prisma CLI builds it, adopted with `alembic upgrade head` (in place of the
+    suite's, tests/conftest.py, built from the committed SQL)."""
+    with adopted(database_built_by_prisma(prismas_portal_sql)) as url:
+        yield url

@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.prisma.portal import HERE, ROOT, SERVER_URL, create_database, drop_database, libpq_url
+from harness.database import ROOT, SERVER_URL, drop_database
+from tests.prisma.portal import HERE, create_database, libpq_url
 
 NODE_DIR = HERE / "node"
 PRISMA = NODE_DIR / "node_modules" / ".bin" / "prisma"

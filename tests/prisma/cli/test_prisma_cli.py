@@ -17,6 +17,8 @@ from sqlalchemy import Table, UniqueConstraint, create_engine
 
 from billing.adoption import PROJECT_TABLES
 from billing.schema import metadata
+from harness.database import drop_database
+from tests.conftest import Database
 from tests.prisma.cli.prisma_cli import (
     PORTAL_SCHEMA,
     database_built_by_prisma,
@@ -32,10 +34,11 @@ from tests.prisma.portal import (
     Query,
     alembic_head,
     alembic_upgrade_head,
-    drop_database,
     schema_dump,
     table_names,
 )
+
+pytestmark = pytest.mark.engines("prisma")
 
 BILLING_TABLES = {table.name for table in PROJECT_TABLES} | {"alembic_version"}
 
@@ -74,16 +77,16 @@ def test_the_committed_portal_sql_is_what_prisma_generates(prismas_portal_sql: P
 
 
 def test_prisma_client_reads_back_what_the_functions_wrote(
-        portal_with_billing_models: Path, portal_database_url: str, api: Any, stripe_double: Any
+        portal_with_billing_models: Path, database: Database, api: Any, stripe_double: Any
 ) -> None:
     # The portal creates its rows with its Prisma Client: a 100.10 USD invoice (a JavaScript number)
     uid = f"firebase-{uuid.uuid4().hex[:8]}"
-    written = node("portal_writes.mjs", uid, "100.1", "USD", database_url=portal_database_url)
+    written = node("portal_writes.mjs", uid, "100.1", "USD", database_url=database.url)
     before = datetime.now(UTC)
 
     invoice_id = paid_and_partly_refunded(api, stripe_double, written, uid)
 
-    read = node("portal_reads.mjs", invoice_id, database_url=portal_database_url)
+    read = node("portal_reads.mjs", invoice_id, database_url=database.url)
     invoice = read["invoice"]
     assert (invoice["status"], invoice["amount"], invoice["paidByContactId"]) == ("paid", 100.1, written["contactId"])
     paid_at, updated_at = (datetime.fromisoformat(invoice[k]) for k in ("paidAt", "updatedAt"))
@@ -100,19 +103,19 @@ def test_prisma_client_reads_back_what_the_functions_wrote(
 
 
 def test_db_push_with_the_shipped_models_changes_nothing(
-        portal_with_billing_models: Path, portal_database_url: str, api: Any, stripe_double: Any, stored: Query
+        portal_with_billing_models: Path, database: Database, api: Any, stripe_double: Any, stored: Query
 ) -> None:
     uid = f"firebase-{uuid.uuid4().hex[:8]}"
     paid_and_partly_refunded(api, stripe_double, node("portal_writes.mjs", uid, "19.99", "USD",
-                                                      database_url=portal_database_url), uid)
+                                                      database_url=database.url), uid)
     rows = {table: stored(f'SELECT count(*) AS n FROM "{table}"')[0]["n"] for table in BILLING_TABLES}
-    schema_before = schema_dump(portal_database_url)
+    schema_before = schema_dump(database.url)
 
     pushed = prisma("db", "push", "--skip-generate", "--schema", str(portal_with_billing_models),
-                    database_url=portal_database_url)
+                    database_url=database.url)
 
     assert "The database is already in sync with the Prisma schema." in pushed.stdout
-    assert schema_dump(portal_database_url) == schema_before  # CHECK constraints included: Prisma leaves them
+    assert schema_dump(database.url) == schema_before  # CHECK constraints included: Prisma leaves them
     assert {table: stored(f'SELECT count(*) AS n FROM "{table}"')[0]["n"] for table in BILLING_TABLES} == rows
     assert all(rows[table] for table in ("CheckoutSession", "StripeEvent", "PaymentAdjustment", "alembic_version"))
 
