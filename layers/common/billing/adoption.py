@@ -11,8 +11,12 @@ Not imported by the functions: the migrations and the local tools use it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import Column, DateTime, Float, Integer, Numeric, String, Table, Text
 from sqlalchemy.engine import Inspector
+from sqlalchemy.types import TypeEngine
 
 from billing.schema import company, contact, invoice, metadata, proposal
 from billing.types import ExactDecimal
@@ -31,21 +35,37 @@ def tables_present(inspector: Inspector, tables: tuple[Table, ...]) -> list[Tabl
     return [table for table in tables if table.name in existing]
 
 
+# What a database holds: table name -> column name -> the column's type as the database reports it.
+ColumnTypes = Mapping[str, Mapping[str, TypeEngine[Any]]]
+
+
 def portal_table_problems(inspector: Inspector) -> list[str]:
-    """What keeps the project from using the portal's tables as they are: each missing table, each missing column
-    (every column `billing.schema` declares is read or written by the code), each column of a type the code
-    cannot read. Empty when they fit. Columns of the portal's own beyond these are left alone."""
-    present = {table.name for table in tables_present(inspector, PORTAL_TABLES)}
-    problems = [f"table {_quoted(table.name)} is missing" for table in PORTAL_TABLES if table.name not in present]
+    """What keeps the project from using the portal's tables as the database at `inspector` has them (see
+    `problems_with_portal_tables`)."""
+    return problems_with_portal_tables(portal_columns(inspector), inspector.dialect.name)
+
+
+def portal_columns(inspector: Inspector) -> dict[str, dict[str, TypeEngine[Any]]]:
+    """The columns of the portal's tables the database has, with their types."""
+    return {table.name: {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+            for table in tables_present(inspector, PORTAL_TABLES)}
+
+
+def problems_with_portal_tables(found: ColumnTypes, dialect: str) -> list[str]:
+    """What keeps the project from using the portal's tables as they are (`found`, on a `dialect` database): each
+    missing table, each missing column (every column `billing.schema` declares is read or written by the code),
+    each column of a type the code cannot read. Empty when they fit. Columns of the portal's own beyond these are
+    left alone."""
+    problems = [f"table {_quoted(table.name)} is missing" for table in PORTAL_TABLES if table.name not in found]
     for table in PORTAL_TABLES:
-        if table.name not in present:
+        columns = found.get(table.name)
+        if columns is None:
             continue
-        found = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
-            if column.name not in found:
+            if column.name not in columns:
                 problems.append(f"column {_quoted(table.name, column.name)} is missing")
-            elif not _readable_as(column, found[column.name], inspector.dialect.name):
-                problems.append(f"column {_quoted(table.name, column.name)} is {found[column.name]}, "
+            elif not _readable_as(column, columns[column.name], dialect):
+                problems.append(f"column {_quoted(table.name, column.name)} is {columns[column.name]}, "
                                 f"which the code cannot read as {_kind(column)}")
     return problems
 
@@ -60,7 +80,7 @@ def _kind(column: Column[object]) -> str:
     return "text"
 
 
-def _readable_as(column: Column[object], found: object, dialect: str) -> bool:
+def _readable_as(column: Column[object], found: TypeEngine[Any], dialect: str) -> bool:
     """Whether a column of the database's type `found` can stand for the schema's `column`. Prisma's choices are
     all readable: Float (double precision) for an amount, DateTime (timestamp(3), no time zone) for a time."""
     if isinstance(column.type, ExactDecimal):
