@@ -13,6 +13,7 @@ Create Date: 2026-11-27
 """
 
 import logging
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,7 +29,7 @@ branch_labels = None
 depends_on = None
 
 
-def _timestamp(name: str, nullable: bool = True, default: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = True, default: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable,
                      server_default=sa.func.now() if default else None)
 

@@ -12,6 +12,8 @@ Revises: 0002
 Create Date: 2026-11-30
 """
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,7 +27,7 @@ _UNAPPLIED_REASONS = ("amount_mismatch", "currency_mismatch", "invoice_settled",
 _UNAPPLIED_STATUSES = ("in_flight", "refund_due", "held", "refunded", "accepted", "payment_failed")
 
 
-def _timestamp(name: str, nullable: bool = True, default: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = True, default: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable,
                      server_default=sa.func.now() if default else None)
 
