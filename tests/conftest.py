@@ -174,10 +174,11 @@ class Database:
 @pytest.fixture(scope="module")
 def database(request: pytest.FixtureRequest, service_environment: None, database_url: str,
              functions: function_loader.Functions) -> Iterator[Database]:
-    """The module's database. Another than the suite's PostgreSQL is made for the module (its fixture,
-    `<engine>_database_url`): the functions (already imported) read DATABASE_URL again and open a new engine, as a
-    new container would start, and go back to the suite's database afterwards for the modules that follow in this
-    process. The tests' engine on it is the layer's kind (sessions in UTC, zone-less times read as UTC)."""
+    """The module's database: the suite's PostgreSQL, or one made for the module by the fixture
+    `<engine>_database_url`. On one made for the module, the functions (already imported) read DATABASE_URL again
+    and open a new engine, as a new container would start, and go back to the suite's database afterwards for the
+    modules that follow in this process; the tests' engine there is the layer's kind (sessions in UTC, zone-less
+    times read as UTC)."""
     name = getattr(request, "param", "postgresql")
     if name == "postgresql":
         engine = create_engine(database_url)
