@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from google_double.tokens import FirebaseTokenIssuer
-from harness.events import client_request, decode, webhook_request
+from harness.events import client_request, decode, staff_request, webhook_request
 from harness.functions import Functions
 from harness.world import Contact
 from stripe_double.events import event_payload, sign_payload
@@ -33,6 +33,21 @@ class Api:
         event = client_request("verify_session", token or self.token(contact), invoiceId=invoice_id,
                                sessionId=session_id)
         return decode(self.functions.verify_session(event, None))
+
+    def payments(self, contact: Contact, invoice_id: str, token: str | None = None) -> tuple[int, Any]:
+        event = client_request("payment_history", token or self.token(contact), invoiceId=invoice_id)
+        return decode(self.functions.payment_history(event, None))
+
+    def staff_token(self, uid: str = "staff-uid-1", email: str = "billing@staff.example") -> str:
+        return self.issuer.token(uid, billingAdmin=True, email=email)
+
+    def staff(self, method: str, route: str, token: str | None = None, body: Any = None,
+              query: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+              **path_parameters: str) -> tuple[int, Any]:
+        """A staff request: `route` as template.yaml declares it ("/api/admin/invoices/{invoiceRef}")."""
+        event = staff_request(f"{method} {route}", token or self.staff_token(), body=body, query=query,
+                              headers=headers, **path_parameters)
+        return decode(self.functions.staff_invoices(event, None))
 
     def deliver(self, event: dict[str, Any], *, base64_encoded: bool = False, timestamp: int | None = None,
                 secret: str | None = None) -> tuple[int, Any]:

@@ -28,6 +28,8 @@ class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
     headers: Mapping[str, str]  # names lower-cased; repeated headers arrive comma-joined
     path_parameters: Mapping[str, str]
     body: bytes  # exact bytes received (base64 already decoded): the webhook signature covers them
+    query: Mapping[str, str] = {}  # queryStringParameters (repeated names arrive comma-joined)
+    route_key: str = ""  # "GET /api/admin/invoices": which route of a function serving several
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> ApiRequest:
@@ -53,7 +55,9 @@ class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge()
         path_parameters = {str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()}
-        return cls(headers=headers, path_parameters=path_parameters, body=body)
+        query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
+        return cls(headers=headers, path_parameters=path_parameters, body=body, query=query,
+                   route_key=str(event.get("routeKey") or ""))
 
 
 def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
@@ -68,13 +72,32 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
         except BillingError as error:
             log = logger.warning if error.status_code >= 500 else logger.info
             log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
-            return json_response(error.status_code, {"error": error.message})
+            return json_response(error.status_code, error_body(error))
         except Exception:
             logger.exception("unhandled error")
             return json_response(500, {"error": "internal error"})
 
     handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler)
     return handler
+
+
+def error_body(error: BillingError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.message}
+    reasons = getattr(error, "reasons", None)
+    if reasons:
+        body["reasons"] = list(reasons)
+    return body
+
+
+def json_body(request: ApiRequest) -> dict[str, Any]:
+    """The request's JSON object body; BadRequest for anything else."""
+    try:
+        parsed = json.loads(request.body or b"{}", parse_float=Decimal)  # amounts stay exact
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("request body must be a JSON object")
+    return parsed
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> Response:
