@@ -21,7 +21,8 @@ ROUTES: dict[str, StaffRoute] = {
     "POST /api/admin/proposals/{proposalId}/invoices":
         lambda staff, request: create_from_schedule(staff, path_parameter(request, "proposalId"), json_body(request)),
     "GET /api/admin/invoices": lambda staff, request: (200, list_for_staff(request.query)),
-    "GET /api/admin/invoices/{invoiceRef}": lambda staff, request: (200, who_paid(path_parameter(request, "invoiceRef"))),
+    "GET /api/admin/invoices/{invoiceRef}":
+        lambda staff, request: (200, who_paid(path_parameter(request, "invoiceRef"))),
     "PATCH /api/admin/invoices/{invoiceRef}":
         lambda staff, request: (200, change_invoice(staff, path_parameter(request, "invoiceRef"), json_body(request))),
     "POST /api/admin/invoices/{invoiceRef}/refund":

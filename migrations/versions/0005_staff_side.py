@@ -17,6 +17,7 @@ Create Date: 2026-11-30
 """
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -45,7 +46,7 @@ def _one_of(values: tuple[str, ...]) -> str:
     return "status IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
@@ -131,7 +132,8 @@ def _create_the_staff_listing_indexes() -> None:
 
 
 def _create_index_sql(index: sa.Index, dialect: sa.Dialect, *, concurrently: bool) -> str:
-    columns = ", ".join(str(expression.compile(dialect=dialect)).replace('"Invoice".', "")
+    columns = ", ".join(str(sa.literal_column(expression) if isinstance(expression, str) else
+                            expression.compile(dialect=dialect)).replace('"Invoice".', "")
                         for expression in index.expressions)
     return (f'CREATE INDEX {"CONCURRENTLY " if concurrently else ""}IF NOT EXISTS "{index.name}" '
             f'ON "Invoice" ({columns})')
@@ -142,7 +144,7 @@ def downgrade() -> None:
     constraint is put back only when none exists."""
     bind = op.get_bind()
     for index in PORTAL_INVOICE_INDEXES:
-        op.drop_index(index.name, "Invoice", if_exists=True)
+        op.drop_index(str(index.name), "Invoice", if_exists=True)
     no_void = bind.execute(sa.text("SELECT count(*) FROM \"Invoice\" WHERE status = 'void'")).scalar() == 0
     if _has_status_check(bind) and no_void:
         with op.batch_alter_table("Invoice") as table:

@@ -67,8 +67,9 @@ def parse_schedule(body: Mapping[str, Any], *, today: date) -> list[ScheduleEntr
         reasons += [f"schedule[{position}]: {problem}" for problem in problems]
         if result is not None:
             parsed.append(result)
-    if percentages and sum(percentages) != _HUNDRED:
-        reasons.append(f"percentages add up to {sum(percentages).normalize():f}, not 100")
+    added = sum(percentages, Decimal(0))
+    if percentages and added != _HUNDRED:
+        reasons.append(f"percentages add up to {added.normalize():f}, not 100")
     ids = [entry.get("paymentScheduleId") for entry in entries if isinstance(entry, Mapping)]
     if len(set(map(str, ids))) != len(ids):
         reasons.append("paymentScheduleId values must be unique within a schedule")

@@ -152,7 +152,7 @@ def change_invoice(staff: StaffMember, reference: str, body: Mapping[str, Any]) 
     at Stripe first, under the invoice's row lock; if it completed meanwhile, its payment is applied (committed)
     and the change refused (409)."""
     void, changes = _parse_change(body)
-    completed = False
+    after: InvoiceRecord | None = None
     with transaction() as conn:
         before = _require(conn, reference, for_update=True)
         _require_editable(before)
@@ -162,16 +162,14 @@ def change_invoice(staff: StaffMember, reference: str, body: Mapping[str, Any]) 
             except UnsupportedAmount as error:
                 raise Unprocessable("change refused", [error.message]) from None
         current = _close_open_checkout(conn, before)
-        if current is None:
-            completed = True
-        else:
+        if current is not None:
             event = InvoiceEvent.VOIDED if void else InvoiceEvent.EDITED
             after = apply_invoice_event(conn, current.id, event, values=changes)
             if after is None:  # the row is locked and checked above: only a bug of ours gets here
                 raise InvoiceNotEditable()
             record_change(conn, staff, "invoice.voided" if void else "invoice.edited", after, before=before,
                           after=after)
-    if completed:
+    if after is None:  # raised after the commit, so that the payment applied is kept
         raise PaymentCompletedMeanwhile()
     return {"invoice": invoice_view(after)}
 

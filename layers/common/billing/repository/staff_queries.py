@@ -4,7 +4,7 @@ disputes, payments set aside)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,15 +73,18 @@ def find_contact_by_id(conn: Connection, contact_id: str) -> dict[str, Any] | No
     return dict(row) if row else None
 
 
+Row = Mapping[Any, Any]
+
+
 @dataclass(frozen=True)
 class PaymentsOfInvoice:
     """Everything recorded about an invoice's payments, in the order it happened."""
 
-    sessions: list[Mapping[str, Any]]  # "CheckoutSession" rows, oldest first
-    methods: dict[str, Mapping[str, Any]]  # "PaymentRecord" rows by PaymentIntent
-    methods_by_session: dict[str, Mapping[str, Any]]
-    adjustments: list[Mapping[str, Any]]  # "PaymentAdjustment" rows (refunds and disputes), oldest first
-    unapplied: dict[str, Mapping[str, Any]]  # "UnappliedPayment" rows by session
+    sessions: Sequence[Row]  # "CheckoutSession" rows, oldest first
+    methods: dict[str, Row]  # "PaymentRecord" rows by PaymentIntent
+    methods_by_session: dict[str, Row]
+    adjustments: Sequence[Row]  # "PaymentAdjustment" rows (refunds and disputes), oldest first
+    unapplied: dict[str, Row]  # "UnappliedPayment" rows by session
     last_event_types: dict[str, str]  # the latest Stripe event type received per session
 
 
