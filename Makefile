@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: dev-env test test-fast lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
-	unapplied-payments test-prisma
+	unapplied-payments test-prisma staff
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
@@ -49,6 +49,11 @@ token: dev-env
 sign: dev-env
 	@$(BIN)/python -m local.sign $(ARGS)
 
+## The staff claim (billingAdmin) of a Firebase user: make staff ARGS="grant|revoke|show <uid or email>" (the running
+## stack's Auth emulator, else FIREBASE_PROJECT_ID with FIREBASE_SERVICE_ACCOUNT)
+staff: dev-env
+	@$(BIN)/python scripts/staff_claims.py $(ARGS)
+
 ## Reset the demo companies, contacts and invoices.
 seed: dev-env
 	$(BIN)/python -m local.seed
@@ -65,7 +70,7 @@ unapplied-payments: dev-env
 # The local tools and the scripts import the layer from its directory, as Lambda does from /opt/python, and the
 # repository's packages (local, stripe_double, harness ...) from the root.
 TOOLS_PATH := $(CURDIR)/layers/common:$(CURDIR)
-dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(TOOLS_PATH)
+dev demo invoke doctor token sign seed stripe-events unapplied-payments staff: export PYTHONPATH := $(TOOLS_PATH)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)

@@ -46,7 +46,7 @@ from local.template import ROOT, Route, function_url_routes, http_routes, schedu
 STARTUP_TIMEOUT_SECONDS = 60
 # The stack's processes, by the name stack.json gives their pids.
 PIECES = {"stripe": "stripe_double", "api": "local.api_server", "scheduler": "local.scheduler",
-          "portal": "local.portal_server"}
+          "portal": "local.portal_server", "auth": "local.auth_emulator"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
 
@@ -169,6 +169,30 @@ def portal_url_to_serve(configured: str, port: int | None) -> str | None:
     return f"http://{parts.hostname}:{chosen}"
 
 
+def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path) -> str:
+    """The Auth emulator stand-in on FIREBASE_AUTH_EMULATOR_HOST's port (unless an emulator already listens there),
+    and the seeded staff user granted the staff claim by the operators' own command (scripts/staff_claims.py)."""
+    from local.auth_emulator import AUTH_USERS_FILE
+    from local.seed import STAFF_USERS
+
+    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
+    with socket.socket() as probe:
+        taken = probe.connect_ex((host or "127.0.0.1", int(port))) == 0
+    if not taken:
+        process = start("auth", ["--host", host or "127.0.0.1", "--port", port,
+                                 "--state", str(state_dir / AUTH_USERS_FILE)], {})
+        wait_until_listening(int(port), process, "Auth emulator stand-in", STARTUP_TIMEOUT_SECONDS)
+    staff = STAFF_USERS[0]
+    granted = subprocess.run(  # noqa: S603 (this interpreter, our script)
+        [sys.executable, str(ROOT / "scripts" / "staff_claims.py"), "grant", staff.firebase_uid], cwd=ROOT,
+        env=child_environment({name: environment[name] for name in ("FIREBASE_PROJECT_ID",
+                                                                   "FIREBASE_AUTH_EMULATOR_HOST")}),
+        capture_output=True, text=True, timeout=60, check=False)
+    if granted.returncode != 0:
+        return f"could not grant {staff.email} the staff claim: {granted.stderr.strip()[-300:]}"
+    return f"{staff.email} ({staff.firebase_uid}) holds billingAdmin: TOKEN=$(make -s token CONTACT=staff)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the local stack: database, Stripe double, HTTP API, reference portal, schedules.")
@@ -237,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             "--retry-base-seconds", str(args.webhook_retry_base_seconds),
         ], {"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]})
         api = start("api", ["--port", str(api_port)], environment)
+        staff = start_auth_emulator_and_seed_staff(start, environment, state_dir)
         start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
         portal = None
         if portal_port is not None:
@@ -257,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.save(state_dir)  # last: the other tools take it as the sign that the stack is up
         print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths, args.schedule_seconds,
                      env_vars_file, seeded), flush=True)
+        print(f"dev  staff: {staff}", flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.2)
         name, failed = next((n, p) for n, p in processes.items() if p.poll() is not None)
