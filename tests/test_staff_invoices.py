@@ -115,8 +115,10 @@ def _paid_invoice(world, api, stripe_double):
     _, created = api.staff("POST", ROUTE_CREATE, body=schedule(entry()), proposalId=acme.proposal_id)
     invoice = created["invoices"][0]
     _, checkout = api.checkout(alice, invoice["id"])
-    (completed,) = stripe_double.complete_session(checkout["sessionId"])
+    (completed,) = stripe_double.complete_session(checkout["sessionId"], source="5555555555554444")
     assert api.deliver(completed)[0] == 200
+    (charge_succeeded,) = [e for e in stripe_double.events if e["type"] == "charge.succeeded"]
+    assert api.deliver(charge_succeeded) == (200, {"received": True, "outcome": "payment_method_recorded"})
     return acme, alice, invoice, checkout["sessionId"]
 
 
@@ -132,6 +134,8 @@ def test_who_paid_by_invoice_number(world, api, stripe_double) -> None:
     assert payment["contact"]["id"] == alice.id and payment["contact"]["email"] == "alice@acme.test"
     assert (payment["amount"], payment["currency"]) == (500, "USD")
     assert payment["paymentIntentId"].startswith("pi_")
+    assert payment["method"] == {"type": "card", "brand": "mastercard", "last4": "4444"}
+    assert payment["receiptUrl"].startswith("https://pay.stripe.com/receipts/")
     assert [(a["sessionId"], a["startedBy"], a["outcome"]) for a in found["checkoutAttempts"]] == [
         (session_id, alice.id, "paid")]
     assert found["refunds"] == [] and found["disputes"] == []

@@ -81,7 +81,6 @@ def _create_our_tables() -> None:
         "PaymentRecord",
         sa.Column("paymentIntentId", sa.Text(), primary_key=True),
         sa.Column("invoiceId", sa.Text(), nullable=True),
-        sa.Column("checkoutSessionId", sa.Text(), nullable=True),
         sa.Column("chargeId", sa.Text(), nullable=True),
         sa.Column("methodType", sa.Text(), nullable=True),
         sa.Column("cardBrand", sa.Text(), nullable=True),
@@ -90,7 +89,6 @@ def _create_our_tables() -> None:
         _timestamp("createdAt", nullable=False, default=True),
     )
     op.create_index("PaymentRecord_invoiceId_idx", "PaymentRecord", ["invoiceId"])
-    op.create_index("PaymentRecord_checkoutSessionId_idx", "PaymentRecord", ["checkoutSessionId"])
 
 
 def _has_status_check(bind: sa.Connection) -> bool:

@@ -42,10 +42,12 @@ def method_summary(method: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _attempt(session: Mapping[str, Any], record: InvoiceRecord, recorded: PaymentsOfInvoice) -> dict[str, Any]:
-    method = recorded.methods_by_session.get(session["id"])
     set_aside = recorded.unapplied.get(session["id"])
     current = session["id"] == record.stripe_checkout_session_id
     paid_invoice = current and record.status in SETTLED_STATUSES
+    # the payment the session took: the invoice's own, or one set aside (its PaymentIntent is the record's id)
+    paid_with = record.stripe_payment_intent_id if paid_invoice else (set_aside["id"] if set_aside else None)
+    method = recorded.methods.get(paid_with) if paid_with else None
     if paid_invoice:
         outcome = "paid"
     elif set_aside is not None:

@@ -268,7 +268,6 @@ payment_record = Table(
     metadata,
     Column("paymentIntentId", Text, primary_key=True),
     Column("invoiceId", Text, nullable=True),
-    Column("checkoutSessionId", Text, nullable=True),
     Column("chargeId", Text, nullable=True),
     Column("methodType", Text, nullable=True),  # card, us_bank_account, ...
     Column("cardBrand", Text, nullable=True),
@@ -276,7 +275,6 @@ payment_record = Table(
     Column("receiptUrl", Text, nullable=True),
     _timestamp("createdAt", nullable=False, default=True),
     Index("PaymentRecord_invoiceId_idx", "invoiceId"),
-    Index("PaymentRecord_checkoutSessionId_idx", "checkoutSessionId"),
 )
 
 # Where reconciliation's walk through Stripe's events list (GET /v1/events) resumes: the `created` time (Stripe's

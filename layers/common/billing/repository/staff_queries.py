@@ -82,7 +82,6 @@ class PaymentsOfInvoice:
 
     sessions: Sequence[Row]  # "CheckoutSession" rows, oldest first
     methods: dict[str, Row]  # "PaymentRecord" rows by PaymentIntent
-    methods_by_session: dict[str, Row]
     adjustments: Sequence[Row]  # "PaymentAdjustment" rows (refunds and disputes), oldest first
     unapplied: dict[str, Row]  # "UnappliedPayment" rows by session
     last_event_types: dict[str, str]  # the latest Stripe event type received per session
@@ -106,7 +105,6 @@ def payments_of_invoice(conn: Connection, record: InvoiceRecord) -> PaymentsOfIn
     return PaymentsOfInvoice(
         sessions=sessions,
         methods={m["paymentIntentId"]: m for m in methods},
-        methods_by_session={m["checkoutSessionId"]: m for m in methods if m["checkoutSessionId"]},
         adjustments=adjustments,
         unapplied={u["checkoutSessionId"]: u for u in unapplied if u["checkoutSessionId"]},
         last_event_types={str(object_id): str(event_type) for object_id, event_type in events if object_id},
