@@ -107,6 +107,16 @@ $(PRISMA_NODE)/node_modules/.installed: $(PRISMA_NODE)/package-lock.json
 test-prisma: dev-env $(PRISMA_NODE)/node_modules/.installed
 	$(BIN)/python -m pytest tests/prisma/cli
 
+## docs/openapi.yaml fuzzed by schemathesis against the local API (make dev's stack on free ports, SQLite): no server
+## error, every status and body as documented; prints schemathesis's figures. SCHEMATHESIS_ARGS="--max-examples 200".
+$(BIN)/.schemathesis-installed: requirements-schemathesis.txt $(BIN)/.installed
+	@$(BIN)/python -m pip install --quiet -r requirements-schemathesis.txt >&2
+	@touch $@
+
+.PHONY: schemathesis
+schemathesis: dev-env $(BIN)/.schemathesis-installed
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/schemathesis_run.py $(SCHEMATHESIS_ARGS)
+
 ## Lambda runs 3.13, and the code also runs on 3.11+: the suite once more on Python 3.11 when the machine has it.
 PYTHON311 ?= $(shell PYENV_VERSION=3.11.7 python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3.11)
 VENV311 := .venv311
