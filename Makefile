@@ -149,9 +149,15 @@ ci: lint test cfn smoke
 
 ## Performance (not part of ci): cold starts, warm latency, SQL per request, webhook throughput and sizes, ours
 ## against a naive baseline in one run; writes docs/PERFORMANCE.md. A few minutes; BENCH_ARGS=--quick for fewer runs.
-.PHONY: bench
+.PHONY: bench bench-staff
 bench: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench $(BENCH_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.staff_scale
+
+## The staff side at scale alone (part of make bench): 100,000 invoices over 2,000 companies; writes
+## docs/STAFF_SCALE.md (statements, p50/p99, query plans; fails on a sequential scan of "Invoice").
+bench-staff: dev-env
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.staff_scale $(BENCH_STAFF_ARGS)
 
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm

@@ -24,8 +24,10 @@ _ENDED_BY_EVENT = {
 }
 
 
-def payment_history(conn: Connection, record: InvoiceRecord) -> dict[str, Any]:
-    recorded = payments_of_invoice(conn, record)
+def payment_history(conn: Connection, record: InvoiceRecord, recorded: PaymentsOfInvoice | None = None
+                    ) -> dict[str, Any]:
+    """Attempts, refunds and disputes of the invoice (`recorded`: what the caller already read of it)."""
+    recorded = recorded or payments_of_invoice(conn, record)
     refunds = [_adjustment(a) for a in recorded.adjustments if a["kind"] == "refund"]
     disputes = [_adjustment(a) for a in recorded.adjustments if a["kind"] == "dispute"]
     return {

@@ -69,7 +69,7 @@ def who_paid(reference: str) -> dict[str, Any]:
         company_id = company_of_invoice(conn, record)
         payer = find_contact_by_id(conn, record.paid_by_contact_id) if record.paid_by_contact_id else None
         recorded = payments_of_invoice(conn, record)
-        history = payment_history(conn, record)
+        history = payment_history(conn, record, recorded)
     payment = None
     if record.stripe_payment_intent_id and record.paid_at is not None:
         method = recorded.methods.get(record.stripe_payment_intent_id)
