@@ -111,7 +111,9 @@ def plans(url: str, sql: list[tuple[str, Any]]) -> list[dict[str, Any]]:
                     continue
                 cursor = raw.cursor()
                 cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-                plan = cursor.fetchone()[0]
+                row = cursor.fetchone()
+                assert row is not None
+                plan = row[0]
                 plan = json.loads(plan) if isinstance(plan, str) else plan
                 nodes = list(_nodes(plan[0]["Plan"]))
                 found.append({

@@ -13,7 +13,6 @@ from harness.functions import Functions
 from harness.world import Contact
 from stripe_double.events import event_payload, sign_payload
 
-
 # Called with each response a route gave: (route key, status, body). The tests check docs/openapi.yaml with it.
 ResponseCheck = Callable[[str, int, Any], None]
 
@@ -40,7 +39,8 @@ class Api:
 
     def checkout(self, contact: Contact, invoice_id: str, token: str | None = None) -> tuple[int, Any]:
         event = client_request("create_checkout", token or self.token(contact), invoiceId=invoice_id)
-        return self._answer("POST /api/client/billing/{invoiceId}/checkout", self.functions.create_checkout(event, None))
+        return self._answer("POST /api/client/billing/{invoiceId}/checkout",
+                            self.functions.create_checkout(event, None))
 
     def verify(self, contact: Contact, invoice_id: str, session_id: str, token: str | None = None) -> tuple[int, Any]:
         event = client_request("verify_session", token or self.token(contact), invoiceId=invoice_id,

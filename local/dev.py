@@ -170,14 +170,19 @@ def portal_url_to_serve(configured: str, port: int | None) -> str | None:
 
 
 def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path) -> str:
-    """The Auth emulator stand-in on FIREBASE_AUTH_EMULATOR_HOST's port (unless an emulator already listens there),
-    and the seeded staff user granted the staff claim by the operators' own command (scripts/staff_claims.py)."""
+    """The Auth emulator stand-in, and the seeded staff user granted the staff claim by the operators' own command
+    (scripts/staff_claims.py). A FIREBASE_AUTH_EMULATOR_HOST given in the environment where something listens
+    already is taken to be a real emulator, and used; the default port, taken (another stack's), is replaced by a
+    free one (the functions never call the emulator: stack.json tells the local tools where it is)."""
     from local.auth_emulator import AUTH_USERS_FILE
     from local.seed import STAFF_USERS
 
     host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
     with socket.socket() as probe:
         taken = probe.connect_ex((host or "127.0.0.1", int(port))) == 0
+    if taken and not os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
+        host, port, taken = "127.0.0.1", str(free_port()), False
+        environment["FIREBASE_AUTH_EMULATOR_HOST"] = f"{host}:{port}"
     if not taken:
         process = start("auth", ["--host", host or "127.0.0.1", "--port", port,
                                  "--state", str(state_dir / AUTH_USERS_FILE)], {})

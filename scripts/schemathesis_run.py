@@ -30,7 +30,7 @@ def start_stack(state_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}",
                    "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{auth_port}", "LOG_LEVEL": "WARNING"}
     environment.pop("DATABASE_URL", None)
-    stack = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
+    stack = subprocess.Popen(
         [sys.executable, "-m", "local.dev", "--state-dir", str(state_dir), "--api-port", str(api_port),
          "--stripe-port", str(stripe_port), "--no-portal", "--schedule-seconds", "3600"],
         cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -48,7 +48,7 @@ def fuzz(api_url: str, token: str | None, selection: list[str], max_examples: in
                "--suppress-health-check", "all", *selection]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)  # noqa: S603
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
     return result.returncode, result.stdout + result.stderr
 
 

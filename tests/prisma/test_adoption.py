@@ -12,9 +12,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-
 from alembic.util import CommandError
+from sqlalchemy import create_engine, inspect, text
 
 from billing.adoption import PORTAL_INVOICE_INDEXES, PORTAL_TABLES, PROJECT_TABLES
 from billing.schema import metadata

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # no stubs in requirements-dev
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 

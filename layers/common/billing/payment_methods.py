@@ -21,7 +21,9 @@ def method_summary_of(details: Mapping[str, Any]) -> dict[str, Any]:
     debit its last four."""
     kind = details.get("type")
     summary: dict[str, Any] = {"type": kind}
-    specific = details.get(kind) if isinstance(kind, str) and kind in _LAST4_KINDS else None
+    if not isinstance(kind, str) or kind not in _LAST4_KINDS:
+        return summary
+    specific = details.get(kind)
     if isinstance(specific, Mapping):
         summary[kind] = {key: specific[key] for key in ("brand", "last4") if isinstance(specific.get(key), str)}
     return summary
