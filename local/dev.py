@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 
 from billing.db import create_database_engine
+from billing.webhook import HANDLED_EVENT_TYPES
 from local import seed
 from local.api_server import ignore_interrupts, stop_on_sigterm
 from local.ports import free_port, wait_until_listening
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             "--host", args.stripe_host, "--port", str(stripe_port), "--webhook-url", webhook_url,
             "--bank-debit-settle-seconds", str(args.bank_debit_settle_seconds),
             "--retry-base-seconds", str(args.webhook_retry_base_seconds),
+            # the template's subscription: the events the webhook handles (billing/webhook.py)
+            "--enabled-events", ",".join(HANDLED_EVENT_TYPES),
         ], {"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]})
         api = start("api", ["--port", str(api_port)], environment)
         staff = start_auth_emulator_and_seed_staff(start, environment, state_dir)
