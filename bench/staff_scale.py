@@ -209,7 +209,8 @@ def render(results: dict[str, Any]) -> str:
         seq = any(p["seq_scan_of_invoice"] for p in case["plans"])
         lines.append(f"| {case['name']} | {case['statements']} | {case['p50_ms']:.2f} ms | {case['p99_ms']:.2f} ms "
                      f"| {'**yes**' if seq else 'no'} |")
-    lines += ["", "Statements counted include BEGIN and COMMIT. The query plans (EXPLAIN) of each request's SELECTs:",
+    lines += ["", "Statements: those SQLAlchemy sends per request (the transaction's BEGIN and COMMIT are the "
+              "driver's own round trips, not counted). The query plans (EXPLAIN) of each request's SELECTs:",
               ""]
     for case in results["cases"]:
         lines.append(f"- **{case['name']}**")

@@ -170,21 +170,30 @@ def portal_url_to_serve(configured: str, port: int | None) -> str | None:
     return f"http://{parts.hostname}:{chosen}"
 
 
-def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path) -> str:
-    """The Auth emulator stand-in, and the seeded staff user granted the staff claim by the operators' own command
-    (scripts/staff_claims.py). A FIREBASE_AUTH_EMULATOR_HOST given in the environment where something listens
-    already is taken to be a real emulator, and used; the default port, taken (another stack's), is replaced by a
-    free one (the functions never call the emulator: stack.json tells the local tools where it is)."""
-    from local.auth_emulator import AUTH_USERS_FILE
-    from local.seed import STAFF_USERS
-
+def choose_auth_emulator(environment: dict[str, str]) -> bool:
+    """Whether to start the Auth emulator stand-in, with FIREBASE_AUTH_EMULATOR_HOST settled first (before any
+    piece starts, so that no port chosen here is one another piece is about to bind). A FIREBASE_AUTH_EMULATOR_HOST
+    given in the environment where something listens already is taken to be a real emulator, and used; the default
+    port, taken (another stack's), is replaced by a free one (the functions never call the emulator: stack.json tells
+    the local tools where it is)."""
     host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
     with socket.socket() as probe:
         taken = probe.connect_ex((host or "127.0.0.1", int(port))) == 0
     if taken and not os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
-        host, port, taken = "127.0.0.1", str(free_port()), False
-        environment["FIREBASE_AUTH_EMULATOR_HOST"] = f"{host}:{port}"
-    if not taken:
+        environment["FIREBASE_AUTH_EMULATOR_HOST"] = f"127.0.0.1:{free_port()}"
+        return True
+    return not taken
+
+
+def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path,
+                                       stand_in: bool) -> str:
+    """The Auth emulator stand-in (when `stand_in`), and the seeded staff user granted the staff claim by the
+    operators' own command (scripts/staff_claims.py)."""
+    from local.auth_emulator import AUTH_USERS_FILE
+    from local.seed import STAFF_USERS
+
+    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
+    if stand_in:
         process = start("auth", ["--host", host or "127.0.0.1", "--port", port,
                                  "--state", str(state_dir / AUTH_USERS_FILE)], {})
         wait_until_listening(int(port), process, "Auth emulator stand-in", STARTUP_TIMEOUT_SECONDS)
@@ -244,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     webhook_url = f"{api_url}{sorted(webhook_paths)[0]}"
     environment = function_environment({**os.environ, "PORTAL_URL": portal_url or configured_portal}, state_dir,
                                        stripe_url)
+    auth_stand_in = choose_auth_emulator(environment)
 
     print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
     seeded = migrate_and_seed(environment["DATABASE_URL"],
@@ -269,7 +279,6 @@ def main(argv: list[str] | None = None) -> int:
             "--enabled-events", ",".join(HANDLED_EVENT_TYPES),
         ], {"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]})
         api = start("api", ["--port", str(api_port)], environment)
-        staff = start_auth_emulator_and_seed_staff(start, environment, state_dir)
         start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
         portal = None
         if portal_port is not None:
@@ -284,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_listening(api_port, api, "API server", STARTUP_TIMEOUT_SECONDS)
         if portal is not None and portal_port is not None:
             wait_until_listening(portal_port, portal, "portal server", STARTUP_TIMEOUT_SECONDS)
+        staff = start_auth_emulator_and_seed_staff(start, environment, state_dir, auth_stand_in)
         stack = Stack(api_url, stripe_url, webhook_url, environment,
                       {"dev": os.getpid(), **{name: process.pid for name, process in processes.items()}}, portal_url)
         env_vars_file = stack.save_sam_env_vars(state_dir)
