@@ -171,18 +171,16 @@ def portal_url_to_serve(configured: str, port: int | None) -> str | None:
 
 
 def choose_auth_emulator(environment: dict[str, str]) -> bool:
-    """Whether to start the Auth emulator stand-in, with FIREBASE_AUTH_EMULATOR_HOST settled first (before any
-    piece starts, so that no port chosen here is one another piece is about to bind). A FIREBASE_AUTH_EMULATOR_HOST
-    given in the environment where something listens already is taken to be a real emulator, and used; the default
-    port, taken (another stack's), is replaced by a free one (the functions never call the emulator: stack.json tells
-    the local tools where it is)."""
-    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
-    with socket.socket() as probe:
-        taken = probe.connect_ex((host or "127.0.0.1", int(port))) == 0
-    if taken and not os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
+    """Whether to start the Auth emulator stand-in, with FIREBASE_AUTH_EMULATOR_HOST settled before any piece
+    starts. Given in the environment, it is where the emulator is: a real one when something listens there already,
+    else the stand-in is started there. Not given, the stand-in gets a free port of its own (two stacks never race
+    for one; the functions never call the emulator: stack.json tells the local tools where it is)."""
+    if not os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
         environment["FIREBASE_AUTH_EMULATOR_HOST"] = f"127.0.0.1:{free_port()}"
         return True
-    return not taken
+    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
+    with socket.socket() as probe:
+        return probe.connect_ex((host or "127.0.0.1", int(port))) != 0
 
 
 def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path,
