@@ -156,11 +156,18 @@ def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
 
 def retrieve_payment_intent_status(payment_intent_id: str) -> str | None:
     """The PaymentIntent's status ("processing", "succeeded", "requires_payment_method", ...), None if missing."""
+    intent = retrieve_payment_intent(payment_intent_id)
+    return str(intent["status"]) if intent is not None else None
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> dict[str, Any] | None:
+    """The PaymentIntent as Stripe holds it (its metadata names the invoice it was made for), None if missing."""
     try:
-        intent = _call("retrieve payment intent", lambda: _v1("get", f"/v1/payment_intents/{_id(payment_intent_id)}"))
+        intent: dict[str, Any] = _call("retrieve payment intent",
+                                       lambda: _v1("get", f"/v1/payment_intents/{_id(payment_intent_id)}"))
     except _ResourceMissing:
         return None
-    return str(intent["status"])
+    return intent
 
 
 def refund_payment(payment_intent_id: str, *, metadata: Mapping[str, str], reason: str | None = None) -> str | None:

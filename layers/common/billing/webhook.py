@@ -23,9 +23,14 @@ from typing import Any
 import stripe
 from sqlalchemy import Connection
 
-from billing.adjustments import AWAITING_PAYMENT_OUTCOMES, apply_charge_refunded, apply_dispute
+from billing.adjustments import (
+    AWAITING_PAYMENT_OUTCOMES,
+    apply_charge_refunded,
+    apply_dispute,
+    with_payment_intent_expanded,
+)
 from billing.db import transaction
-from billing.errors import BadRequest, BillingError, ServiceUnavailable
+from billing.errors import BadRequest, BillingError, PaymentProviderUnavailable, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.inbox import stored_payload
 from billing.observability import logger, surface
@@ -122,13 +127,27 @@ def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Co
         )
     outcomes: Counter[str] = Counter()
     for stored in waiting:
+        try:
+            event = _with_disputed_payment_intent(stored.payload)
+        except PaymentProviderUnavailable:
+            outcomes["stripe_unavailable"] += 1  # left for the next run
+            continue
         with transaction() as conn:
             if lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
                 continue  # another run got there first
-            outcome = _apply(conn, stored.payload)
+            outcome = _apply(conn, event)
             record_event_outcome(conn, stored.id, outcome)
         outcomes[outcome] += 1
     return outcomes
+
+
+def _with_disputed_payment_intent(event: dict[str, Any]) -> dict[str, Any]:
+    """A dispute event with its PaymentIntent expanded: a dispute names no invoice, its payment's metadata does
+    (billing/adjustments.py). Asked of Stripe here, outside the transaction, by reconciliation (it holds the key)."""
+    if EVENT_HANDLERS.get(event["type"]) is not apply_dispute:
+        return event
+    expanded = with_payment_intent_expanded(event["data"]["object"])
+    return event if expanded is None else {**event, "data": {**event["data"], "object": expanded}}
 
 
 def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
