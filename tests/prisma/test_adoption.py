@@ -154,9 +154,9 @@ def test_on_an_empty_database_it_creates_everything(new_database: str) -> None:
     assert checks == 2  # Invoice_amount_positive, Invoice_status_valid: on the portal's tables only where made here
 
 
-def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_the_portals_tables(
-        new_database: str) -> None:
-    run_script(new_database, SCHEMA_AT_0003.read_text() + """
+def migrated_to_0003(url: str) -> None:
+    """A database an earlier version built (revision 0003: foreign keys into the portal's tables), with rows."""
+    run_script(url, SCHEMA_AT_0003.read_text() + """
         SELECT pg_catalog.set_config('search_path', 'public', false);
         INSERT INTO alembic_version VALUES ('0003_money_safety');
         INSERT INTO "Company" (id) VALUES ('co'); INSERT INTO "Proposal" (id, "companyId") VALUES ('pr', 'co');
@@ -166,11 +166,20 @@ def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_th
         INSERT INTO "CheckoutSession" (id, "invoiceId", "contactId", "amountMinor", currency, "idempotencyKey")
             VALUES ('cs_1', 'inv', 'ct', 50000, 'USD', 'key-1');
     """)
-    engine = create_engine(new_database)
+
+
+def foreign_keys(url: str) -> dict[str, list[dict[str, object]]]:
+    engine = create_engine(url)
     with engine.connect() as conn:
-        keys_before = {t.name: inspect(conn).get_foreign_keys(t.name) for t in PROJECT_TABLES}
+        keys = {t.name: [dict(fk) for fk in inspect(conn).get_foreign_keys(t.name)] for t in PROJECT_TABLES}
     engine.dispose()
-    assert any(keys_before.values())  # the fixture is the schema of that time
+    return keys
+
+
+def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_the_portals_tables(
+        new_database: str) -> None:
+    migrated_to_0003(new_database)
+    assert any(foreign_keys(new_database).values())  # the fixture is the schema of that time
 
     upgraded = alembic_upgrade_head(new_database)
 
@@ -186,3 +195,42 @@ def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_th
         assert conn.execute(text('SELECT "invoiceId" FROM "CheckoutSession"')).scalar() == "inv"
         conn.execute(text("""DELETE FROM "Contact" WHERE id = 'ct'"""))  # the portal's delete, refused before
     engine.dispose()
+
+
+def test_the_upgrade_never_waits_long_for_a_lock_on_the_portals_tables_and_succeeds_when_run_again(
+        new_database: str) -> None:
+    """Found: dropping a foreign key takes an ACCESS EXCLUSIVE lock on the table it references, here the portal's
+    "Contact" and "Invoice". Behind a portal transaction still open on "Contact", the upgrade waited without end,
+    and every query of the portal on "Contact" queued behind it."""
+    migrated_to_0003(new_database)
+    keys_before, schema_before = foreign_keys(new_database), schema_dump(new_database)
+    portal = create_engine(new_database)
+    try:
+        # Given a transaction of the portal that has read "Contact" and is still open (it holds ACCESS SHARE)
+        with portal.connect() as holder:
+            holder.begin()
+            holder.execute(text('SELECT count(*) FROM "Contact"'))
+
+            # When the operator upgrades meanwhile (a wait without end would be a timeout of the subprocess)
+            refused = alembic_upgrade_head(new_database)
+
+            # Then it stops by itself while the lock is still held, says why and what to do, and changed nothing
+            assert holder.execute(text("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                                       """AND relation = CAST('"Contact"' AS regclass)""")).scalar() == 1
+            holder.rollback()
+    finally:
+        portal.dispose()
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    assert 'foreign keys into the portal\'s "Contact"' in refused.stderr
+    assert "nothing was changed. Run `alembic upgrade head` again" in refused.stderr
+    assert scalar(new_database, "SELECT version_num FROM alembic_version") == "0003_money_safety"
+    assert foreign_keys(new_database) == keys_before
+    assert schema_dump(new_database) == schema_before
+
+    # And run again once the portal's transaction has ended, it succeeds
+    retried = alembic_upgrade_head(new_database)
+
+    assert retried.returncode == 0, retried.stderr
+    assert scalar(new_database, "SELECT version_num FROM alembic_version") == HEAD
+    assert differences_from_the_schema(new_database) == []
