@@ -71,7 +71,7 @@ def _short_lock_wait(bind: sa.Connection, portal_tables: str) -> Iterator[None]:
             raise
         raise CommandError(
             f"dropping this project's old foreign keys into the portal's {portal_tables} needs a short exclusive "
-            f"lock there, and another transaction held a lock on it for more than {LOCK_TIMEOUT}: the upgrade "
+            f"lock there, and another transaction held a lock there for more than {LOCK_TIMEOUT}: the upgrade "
             "stopped so as not to stall the portal, and nothing was changed. Run `alembic upgrade head` again (at a "
             f"quieter time if it keeps happening; pg_locks and pg_stat_activity show what holds {portal_tables})."
         ) from None
