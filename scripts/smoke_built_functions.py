@@ -12,6 +12,7 @@ Stripe double, and Firebase emulator tokens. Exit status 1 if any response is no
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -183,7 +184,8 @@ def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # keep order with the children's output
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # keep order with the children's output
     database_url = create_database(f"smoke_{os.getpid()}")
     port = free_port()
     double = subprocess.Popen([sys.executable, "-m", "stripe_double", "--port", str(port)], cwd=ROOT)

@@ -137,7 +137,7 @@ def _payment_made_elsewhere(stripe_double, invoice_id: str | None, contact_id: s
     """A payment at Stripe whose metadata names our invoice (or, with None, none) but that no checkout of ours made
     (another integration on the account, a copied link): its PaymentIntent."""
     elsewhere = stripe.StripeClient("sk_test_another_integration", base_addresses={"api": stripe_double.url})
-    metadata = {"invoiceId": invoice_id, "contactId": contact_id} if invoice_id else {}
+    metadata: dict[str, str] = {"invoiceId": invoice_id, "contactId": str(contact_id)} if invoice_id else {}
     session = elsewhere.v1.checkout.sessions.create(params={
         "mode": "payment", "ui_mode": "embedded_page", "return_url": "https://elsewhere.example.test/done",
         "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount,

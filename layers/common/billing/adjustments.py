@@ -112,10 +112,9 @@ def with_payment_intent_expanded(adjusted: Mapping[str, Any]) -> dict[str, Any] 
 
 def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
     """Whose payment a charge or dispute concerns (module docstring)."""
-    payment_intent = adjusted.get("payment_intent")
-    expanded_metadata = None
-    if isinstance(payment_intent, Mapping):
-        payment_intent, expanded_metadata = payment_intent.get("id"), payment_intent.get("metadata")
+    given = adjusted.get("payment_intent")
+    expanded: Mapping[str, Any] = given if isinstance(given, Mapping) else {}  # `with_payment_intent_expanded`
+    payment_intent = expanded.get("id") if expanded else given
     if not isinstance(payment_intent, str):
         payment_intent = None
     if payment_intent is not None:
@@ -124,7 +123,7 @@ def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
             return _Payment(_Whose.INVOICES_OWN, payment_intent, paid)
         if find_unapplied_payment(conn, payment_intent) is not None:
             return _Payment(_Whose.UNAPPLIED, payment_intent, None)
-    invoice_id = _invoice_named(adjusted.get("metadata")) or _invoice_named(expanded_metadata)
+    invoice_id = _invoice_named(adjusted.get("metadata")) or _invoice_named(expanded.get("metadata"))
     named = find_invoice(conn, invoice_id) if invoice_id is not None else None
     if named is None:
         return _Payment(_Whose.NO_INVOICE, payment_intent, None)
