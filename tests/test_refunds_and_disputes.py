@@ -199,6 +199,21 @@ def test_a_dispute_of_another_payment_is_recorded_against_that_payment_by_reconc
     assert functions.reconcile({}, None)["outcomes"] == {}  # applied once
 
 
+def test_stripe_down_when_asked_for_the_disputed_payment_leaves_the_dispute_for_the_next_run(
+    paid_invoice, api, stripe_double, functions, db
+) -> None:
+    invoice_id, _ = paid_invoice
+    payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
+    other_payment = _payment_made_elsewhere(stripe_double, invoice_id, payer)
+    (disputed,) = stripe_double.dispute(other_payment)
+    api.deliver(disputed)
+    stripe_double.fail_next(3, status=503, path_prefix="/v1/payment_intents")
+
+    assert functions.reconcile({}, None)["outcomes"] == {"event_unknown_invoice": 1}
+    assert db('SELECT * FROM "PaymentAdjustment"') == []
+    assert functions.reconcile({}, None)["outcomes"] == {"event_adjustment_of_other_payment": 1}
+
+
 def test_a_dispute_of_another_payment_whose_webhook_never_came_is_recorded_from_the_events_list(
     paid_invoice, stripe_double, functions, db, capsys, caplog
 ) -> None:

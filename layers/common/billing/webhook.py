@@ -118,8 +118,9 @@ def reprocess_stored_event(event_id: str) -> str | None:
 
 
 def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Counter[str]:
-    """Apply again the refund and dispute events that arrived before their payment was recorded.
-    Each is re-applied under its inbox row's lock, and only while its outcome still says it is waiting."""
+    """Apply again the refund and dispute events that arrived before their payment was recorded. A dispute whose
+    payment is still unknown here is applied once more with its PaymentIntent as Stripe has it (its metadata names
+    the invoice: billing/adjustments.py); Stripe is asked only then, and outside any transaction."""
     with transaction() as conn:
         waiting = events_with_outcome(
             conn, event_types=ADJUSTMENT_EVENT_TYPES, outcomes=AWAITING_PAYMENT_OUTCOMES,
@@ -127,27 +128,28 @@ def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Co
         )
     outcomes: Counter[str] = Counter()
     for stored in waiting:
-        try:
-            event = _with_disputed_payment_intent(stored.payload)
-        except PaymentProviderUnavailable:
-            outcomes["stripe_unavailable"] += 1  # left for the next run
-            continue
-        with transaction() as conn:
-            if lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
-                continue  # another run got there first
-            outcome = _apply(conn, event)
-            record_event_outcome(conn, stored.id, outcome)
-        outcomes[outcome] += 1
+        outcome = _apply_again(stored.id, stored.payload)
+        if outcome in AWAITING_PAYMENT_OUTCOMES and EVENT_HANDLERS[stored.type] is apply_dispute:
+            try:
+                expanded = with_payment_intent_expanded(stored.payload["data"]["object"])
+            except PaymentProviderUnavailable:
+                expanded = None  # asked again by the next run
+            if expanded is not None:
+                outcome = _apply_again(stored.id, {**stored.payload, "data": {"object": expanded}})
+        if outcome is not None:
+            outcomes[outcome] += 1
     return outcomes
 
 
-def _with_disputed_payment_intent(event: dict[str, Any]) -> dict[str, Any]:
-    """A dispute event with its PaymentIntent expanded: a dispute names no invoice, its payment's metadata does
-    (billing/adjustments.py). Asked of Stripe here, outside the transaction, by reconciliation (it holds the key)."""
-    if EVENT_HANDLERS.get(event["type"]) is not apply_dispute:
-        return event
-    expanded = with_payment_intent_expanded(event["data"]["object"])
-    return event if expanded is None else {**event, "data": {**event["data"], "object": expanded}}
+def _apply_again(event_id: str, event: dict[str, Any]) -> str | None:
+    """Apply a stored event under its inbox row's lock, only while its outcome still says it is waiting; its new
+    outcome, or None if another run got there first."""
+    with transaction() as conn:
+        if lock_event_outcome(conn, event_id) not in AWAITING_PAYMENT_OUTCOMES:
+            return None
+        outcome = _apply(conn, event)
+        record_event_outcome(conn, event_id, outcome)
+    return outcome
 
 
 def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:
