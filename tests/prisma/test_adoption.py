@@ -171,7 +171,8 @@ def migrated_to_0003(url: str) -> None:
 def foreign_keys(url: str) -> dict[str, list[dict[str, object]]]:
     engine = create_engine(url)
     with engine.connect() as conn:
-        keys = {t.name: [dict(fk) for fk in inspect(conn).get_foreign_keys(t.name)] for t in PROJECT_TABLES}
+        keys = {t.name: [dict(fk) for fk in inspect(conn).get_foreign_keys(t.name)] for t in PROJECT_TABLES
+                if inspect(conn).has_table(t.name)}  # tables of later revisions are not there yet
     engine.dispose()
     return keys
 

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TypeGuard
 
 from sqlalchemy import Connection
 
-from billing import stripe_gateway, unapplied_payments
+from billing import unapplied_payments
 from billing.errors import UnsupportedAmount
 from billing.invoice_states import InvoiceEvent
 from billing.money import normalize_currency
@@ -36,6 +36,7 @@ from billing.observability import logger, surface
 from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice, find_invoice_by_payment_intent
 from billing.repository.payment_adjustments import record_adjustment
 from billing.repository.unapplied_payments import find_unapplied_payment
+from billing.stripe_gateway import retrieve_payment_intent
 
 AWAITING_PAYMENT_OUTCOMES = ("unknown_invoice", "awaiting_payment")
 OTHER_PAYMENT_METRIC = "AdjustmentOfOtherPayment"
@@ -104,7 +105,7 @@ def with_payment_intent_expanded(adjusted: Mapping[str, Any]) -> dict[str, Any] 
     the PaymentIntent's metadata names the invoice it was made for. None if it names no PaymentIntent Stripe
     knows. Asks Stripe (PaymentProviderUnavailable when it cannot answer): call it outside any transaction."""
     payment_intent = adjusted.get("payment_intent")
-    intent = stripe_gateway.retrieve_payment_intent(payment_intent) if isinstance(payment_intent, str) else None
+    intent = retrieve_payment_intent(payment_intent) if isinstance(payment_intent, str) else None
     if intent is None:
         return None
     return {**adjusted, "payment_intent": {"id": intent["id"], "metadata": intent.get("metadata") or {}}}
