@@ -12,7 +12,6 @@ Stripe double, and Firebase emulator tokens. Exit status 1 if any response is no
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -184,7 +183,7 @@ def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
 
 
 def main() -> int:
-    if isinstance(sys.stdout, io.TextIOWrapper):
+    if hasattr(sys.stdout, "reconfigure"):  # a text stream's (not every stand-in for stdout has it)
         sys.stdout.reconfigure(line_buffering=True)  # keep order with the children's output
     database_url = create_database(f"smoke_{os.getpid()}")
     port = free_port()
