@@ -105,7 +105,7 @@ $(PRISMA_NODE)/node_modules/.installed: $(PRISMA_NODE)/package-lock.json
 	@touch $@
 
 test-prisma: dev-env $(PRISMA_NODE)/node_modules/.installed
-	$(BIN)/python -m pytest tests/prisma/cli
+	$(BIN)/python -m pytest -m prisma tests/prisma/cli tests/prisma/test_core_flows_on_prisma.py
 
 ## docs/openapi.yaml fuzzed by schemathesis against the local API (make dev's stack on free ports, SQLite): no server
 ## error, every status and body as documented; prints schemathesis's figures. SCHEMATHESIS_ARGS="--max-examples 200".

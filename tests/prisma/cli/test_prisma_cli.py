@@ -39,7 +39,7 @@ from tests.prisma.portal import (
     without_the_staff_indexes,
 )
 
-pytestmark = pytest.mark.engines("prisma")
+pytestmark = pytest.mark.engines("prisma_cli")
 
 BILLING_TABLES = {table.name for table in PROJECT_TABLES} | {"alembic_version"}
 
