@@ -111,7 +111,7 @@ def _text(entry: Mapping[str, Any], name: str, problems: list[str], *, required:
 
 def _currency(value: Any, problems: list[str]) -> str | None:
     try:
-        return normalize_currency(value) if isinstance(value, str) else normalize_currency("")
+        return normalize_currency(value if isinstance(value, str) else "")
     except UnsupportedAmount:
         problems.append("currency must be an ISO 4217 code (e.g. USD)")
         return None
