@@ -47,7 +47,7 @@ from local.template import ROOT, Route, function_url_routes, http_routes, schedu
 STARTUP_TIMEOUT_SECONDS = 60
 # The stack's processes, by the name stack.json gives their pids.
 PIECES = {"stripe": "stripe_double", "api": "local.api_server", "scheduler": "local.scheduler",
-          "portal": "local.portal_server", "auth": "local.auth_emulator"}
+          "portal": "local.portal_server", "auth": "local.auth_standin"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
 
@@ -187,7 +187,7 @@ def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], 
                                        stand_in: bool) -> str:
     """The Auth emulator stand-in (when `stand_in`), and the seeded staff user granted the staff claim by the
     operators' own command (scripts/staff_claims.py)."""
-    from local.auth_emulator import AUTH_USERS_FILE
+    from local.auth_standin import AUTH_USERS_FILE
     from local.seed import STAFF_USERS
 
     host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")

@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from local.auth_emulator import AUTH_USERS_FILE, custom_claims
+from local.auth_standin import AUTH_USERS_FILE, custom_claims
 from local.seed import CONTACTS, STAFF_USERS, find_contact
 from local.stack import STATE_DIR, stack_setting
 

@@ -5,7 +5,7 @@ user, kept in `.local/auth-users.json` so `make token` puts a user's custom clai
 does. The real emulator (`npx firebase-tools emulators:start --only auth`) answers the same calls; `make dev`
 leaves the port to it when something already listens there.
 
-    python -m local.auth_emulator --port 9099 --state .local/auth-users.json     (`make dev` starts it)
+    python -m local.auth_standin --port 9099 --state .local/auth-users.json     (`make dev` starts it)
 """
 
 from __future__ import annotations
