@@ -32,7 +32,7 @@ def emulator_host(emulator_url: str) -> str:
     return f"{parts.hostname}:{parts.port or 80}"
 
 
-def start_command(project_id: str, config: Path = ROOT / "firebase.json") -> list[str]:
+def start_command(project_id: str, config: Path) -> list[str]:
     """`firebase emulators:start` for the Auth emulator alone, with the ports of `config`."""
     return [str(FIREBASE_CLI), "emulators:start", "--only", "auth", "--project", project_id, "--config", str(config)]
 
