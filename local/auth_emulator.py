@@ -1,5 +1,6 @@
 """The real Firebase Auth emulator for the local stack: the seeded contacts' accounts made in it, and the command
-that runs it (`make auth-emulator`, the Firebase CLI pinned in local/firebase/package-lock.json).
+that starts it with a firebase.json of one's own (`make auth-emulator` runs the same Firebase CLI, pinned in
+local/firebase/package-lock.json, with the repository's firebase.json).
 
 With PORTAL_AUTH_EMULATOR_URL set, `make dev` sends the reference portal's sign-in to that emulator, points the
 functions' FIREBASE_AUTH_EMULATOR_HOST at it, and makes each seeded contact's account there (their uid, email and
