@@ -1,8 +1,8 @@
 """A stand-in for the Firebase Auth emulator's account API, for `make dev`: the Identity Toolkit calls
 firebase-admin makes in emulator mode to look users up, set their custom claims and revoke their tokens
 (`accounts:lookup`, `accounts:update`), for the seeded contacts and the seeded staff
-user, kept in `.local/auth-users.json` so `make token` puts a user's custom claims in its token as the emulator
-does. The real emulator (`npx firebase-tools emulators:start --only auth`) answers the same calls; `make dev`
+user, kept in `.local/auth-users.json` (`make token` asks it, as it would the real emulator, for a user's custom
+claims, and puts them in its token as the emulator does). The real emulator (`npx firebase-tools emulators:start --only auth`) answers the same calls; `make dev`
 leaves the port to it when something already listens there.
 
     python -m local.auth_standin --port 9099 --state .local/auth-users.json     (`make dev` starts it)
@@ -40,12 +40,6 @@ def read_accounts(state: Path) -> dict[str, dict[str, Any]]:
         return accounts
     except (OSError, ValueError):
         return {}
-
-
-def custom_claims(state: Path, uid: str) -> dict[str, Any]:
-    """The user's custom claims as the stand-in keeps them (what `make token` adds to its token)."""
-    attributes = read_accounts(state).get(uid, {}).get("customAttributes")
-    return dict(json.loads(attributes)) if attributes else {}
 
 
 class AuthEmulator:

@@ -21,9 +21,9 @@ import sys
 import time
 from typing import Any
 
-from local.auth_standin import AUTH_USERS_FILE, custom_claims
+from local.http_json import request_json
 from local.seed import CONTACTS, STAFF_USERS, find_contact
-from local.stack import STATE_DIR, stack_setting
+from local.stack import stack_setting
 
 TOKEN_LIFETIME_SECONDS = 3600
 
@@ -72,6 +72,19 @@ def sign_in_with_password(project_id: str, email: str, password: str) -> dict[st
     }
 
 
+def emulator_custom_claims(emulator_host: str, project_id: str, uid: str) -> dict[str, Any]:
+    """The user's custom claims as the Auth emulator (the stand-in of `make dev`, or the real one) holds them, as it
+    puts them in the tokens it issues; none when no emulator answers."""
+    url = f"http://{emulator_host}/identitytoolkit.googleapis.com/v1/projects/{project_id}/accounts:lookup"
+    try:
+        status, answer = request_json("POST", url, {"localId": [uid]}, {"authorization": "Bearer owner"})
+    except OSError:
+        return {}
+    users = answer.get("users") if status == 200 and isinstance(answer, dict) else None
+    attributes = users[0].get("customAttributes") if users else None
+    return dict(json.loads(attributes)) if attributes else {}
+
+
 def _base64url(value: dict[str, Any]) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -97,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         uid, email = person.firebase_uid, person.email
     # The custom claims the emulator keeps for the user (`make dev` grants the seeded staff user billingAdmin)
-    claims = custom_claims(STATE_DIR / AUTH_USERS_FILE, uid)
-    print(emulator_id_token(stack_setting("FIREBASE_PROJECT_ID"), uid, email, custom_claims=claims))
+    project_id = stack_setting("FIREBASE_PROJECT_ID")
+    claims = emulator_custom_claims(stack_setting("FIREBASE_AUTH_EMULATOR_HOST"), project_id, uid)
+    print(emulator_id_token(project_id, uid, email, custom_claims=claims))
     return 0
 
 
