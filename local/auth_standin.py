@@ -1,9 +1,9 @@
 """A stand-in for the Firebase Auth emulator's account API, for `make dev`: the Identity Toolkit calls
 firebase-admin makes in emulator mode to look users up, set their custom claims and revoke their tokens
-(`accounts:lookup`, `accounts:update`), for the seeded contacts and the seeded staff
-user, kept in `.local/auth-users.json` (`make token` asks it, as it would the real emulator, for a user's custom
-claims, and puts them in its token as the emulator does). The real emulator (`npx firebase-tools emulators:start --only auth`) answers the same calls; `make dev`
-leaves the port to it when something already listens there.
+(`accounts:lookup`, `accounts:update`), for the seeded contacts and the seeded staff user, kept in
+`.local/auth-users.json`. `make token` asks it (as it would the real emulator) for a user's custom claims and puts
+them in its token as the emulator does. The real emulator (`make auth-emulator`, PORTAL_AUTH_EMULATOR_URL)
+answers the same calls.
 
     python -m local.auth_standin --port 9099 --state .local/auth-users.json     (`make dev` starts it)
 """
