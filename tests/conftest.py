@@ -29,7 +29,7 @@ from harness import functions as function_loader
 from harness.database import create_database, drop_database, migrate, truncate_all
 from stripe_double.double import StripeDouble
 from tests.prisma.portal import adopted, create_portal_database
-from tests.support.password_postgres import PasswordPostgres
+from harness.postgres_cluster import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"

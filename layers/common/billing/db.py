@@ -32,8 +32,8 @@ RECONNECT_METRIC = "DatabaseReconnect"
 
 @cache
 def login() -> DatabaseLogin | None:
-    """What this container's connections log in with, when it changes while the container lives (billing/db_login.py);
-    None for a DATABASE_URL's fixed login."""
+    """What this container's connections log in with when it changes while the container lives
+    (billing/db_login.py); None for a DATABASE_URL's fixed login."""
     config = settings()
     if config.database_iam_auth and config.database_url:
         from sqlalchemy.engine import make_url
@@ -62,7 +62,8 @@ def engine() -> Engine:
 def create_database_engine(url: str, ca_bundle: str | None = None, login: DatabaseLogin | None = None,
                            **options: Any) -> Engine:
     """An engine for `url`, with its driver's tuning; on SQLite, with the guarantees of PostgreSQL that the code
-    relies on. With `login`, every connection logs in with its current username and password (or token). Each driver's module is imported only for its own URLs: a function on Lambda never loads SQLite's."""
+    relies on. With `login`, every connection logs in with its current username and password (or token). Each
+    driver's module is imported only for its own URLs: a function on Lambda never loads SQLite's."""
     created = create_engine(url, **options)
     if created.dialect.name == "sqlite":
         from billing import db_sqlite
