@@ -67,7 +67,7 @@ class PgBouncer:
                 "auth_type = trust", f"auth_file = {directory / 'userlist.txt'}",
                 "pool_mode = transaction", f"default_pool_size = {self.pool_size}",
                 f"max_db_connections = {self.pool_size}", "max_client_conn = 5000",
-                "query_wait_timeout = 60", "log_connections = 0", "log_disconnections = 0", "",
+                "query_wait_timeout = 120", "log_connections = 0", "log_disconnections = 0", "",
             ]))
             self.process = subprocess.Popen([pgbouncer_binary(), str(directory / "pgbouncer.ini")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=directory,
