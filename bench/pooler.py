@@ -30,10 +30,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from bench.stack import LocalStack, Scenario, client_event, webhook_body
 from harness.database import migrate
@@ -163,6 +164,15 @@ def run(environment: dict[str, str], crowd: list[dict[str, Any]], cluster: Passw
     if done.returncode != 0:
         raise RuntimeError(f"the containers failed: {done.stderr.decode()[-3000:]}")
     reports = json.loads(result_file.read_text())
+    warnings: Counter[str] = Counter()  # the functions' log lines (JSON on stdout) at WARNING and above
+    for line in done.stdout.decode().splitlines():
+        if line.startswith("{") and '"level"' in line:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # two containers' lines run together
+                continue
+            if entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                warnings[f"{entry.get('message')} ({entry.get('error') or entry.get('exception_name') or ''})"] += 1
     answers = [a for report in reports for a in report["answers"]]
     latencies = sorted(a["ms"] for a in answers)
     errors: dict[str, int] = {}
@@ -175,7 +185,7 @@ def run(environment: dict[str, str], crowd: list[dict[str, Any]], cluster: Passw
             "p50_ms": statistics.median(latencies), "p99_ms": latencies[min(len(latencies) - 1,
                                                                             int(len(latencies) * 0.99))],
             "server_connections": watch.peak, "wall_s": wall,
-            "statuses": sorted({a["status"] for a in answers})}
+            "statuses": sorted({a["status"] for a in answers}), "warnings": dict(warnings.most_common(5))}
 
 
 def seed(stack: LocalStack, cluster: PasswordPostgres, name: str, scenario: Scenario) -> str:
@@ -210,7 +220,7 @@ def main() -> None:
         pooled_url = seed(stack, cluster, "i13_pooled", scenario)
         bouncer = PgBouncer(cluster, ["i13_pooled"], pool_size).start()
         environment = stack.environment("i13_direct", direct_url) | {
-            "LOG_LEVEL": "ERROR", "RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "100",
+            "LOG_LEVEL": "WARNING", "RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "100",
             "STRIPE_EVENT_RETENTION_DAYS": "90"}
         crowd = containers(stack, scenario, args.containers, args.requests)
         pooled = run(environment | {"DATABASE_URL": pooled_url.replace(f":{cluster.port}/", f":{bouncer.port}/")},
@@ -244,6 +254,7 @@ def report(args: argparse.Namespace, pool_size: int, runs: dict[str, dict[str, A
         print("| " + " | ".join(row) + " |")
     for name, result in runs.items():
         print(f"\nerrors by function, {name}: {json.dumps(result['errors_by_function'])}")
+        print(f"what the functions logged at WARNING and above, {name}: {json.dumps(result['warnings'])}")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from google_double.certificates import google_certificate_endpoint, serve_certif
 from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, migrate, truncate_all
+from harness.postgres_cluster import PasswordPostgres
 from stripe_double.double import StripeDouble
 from tests.prisma.portal import adopted, create_portal_database
-from harness.postgres_cluster import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"

@@ -11,7 +11,7 @@ trips, TLS, login with the rotating secret) and billing/db_sqlite.py (PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -88,13 +88,20 @@ _TRANSIENT_SQLSTATES = ("08", "53", "57", "55000", "40001", "40P01")
 _SESSION_ENDED_SQLSTATES = ("57P01", "57P02", "57P03")
 
 
+_AFTER_COMMIT = "billing_after_commit"
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
-    """Commit on success, roll back everything on any error; a database that cannot serve is ServiceUnavailable."""
+    """Commit on success, roll back everything on any error; a database that cannot serve is ServiceUnavailable.
+    What `after_commit` was given runs once the commit succeeded, never after a rollback."""
     connection, begun = _begin()
+    connection.info[_AFTER_COMMIT] = []
     try:
         with begun:
             yield connection
+        for action in connection.info[_AFTER_COMMIT]:
+            action()
     except DBAPIError as error:
         if _is_transient(error):
             raise ServiceUnavailable() from error
@@ -102,7 +109,18 @@ def transaction() -> Iterator[Connection]:
     except OSError as error:  # a socket error the driver did not wrap
         raise ServiceUnavailable() from error
     finally:
+        connection.info.pop(_AFTER_COMMIT, None)
         connection.close()
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` when the transaction of `conn` has committed (a metric of what it changed: counted once the
+    change is there, not for a change rolled back). Outside `transaction()` (a script's own connection), at once."""
+    pending = conn.info.get(_AFTER_COMMIT)
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
 
 
 def _begin() -> tuple[Connection, RootTransaction]:

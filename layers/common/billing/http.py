@@ -15,10 +15,11 @@ from functools import wraps
 from typing import Any, NamedTuple
 
 from billing.errors import BadRequest, BillingError, PayloadTooLarge
-from billing.observability import logger
+from billing.observability import log_keys, logger
 
 # Larger bodies are refused before any parsing. Stripe's biggest event payloads are tens of kB.
 MAX_BODY_BYTES = 256 * 1024
+_MAX_LOGGED_ID = 100
 
 Response = dict[str, Any]
 Route = Callable[["ApiRequest"], tuple[int, Mapping[str, Any]]]
@@ -62,19 +63,31 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
 
     @wraps(route)
     def lambda_handler(event: Mapping[str, Any], context: Any) -> Response:
-        try:
-            status, body = route(ApiRequest.from_event(event))
-            return json_response(status, body)
-        except BillingError as error:
-            log = logger.warning if error.status_code >= 500 else logger.info
-            log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
-            return json_response(error.status_code, {"error": error.message})
-        except Exception:
-            logger.exception("unhandled error")
-            return json_response(500, {"error": "internal error"})
+        with log_keys(**_payment_ids(event)):
+            try:
+                status, body = route(ApiRequest.from_event(event))
+                return json_response(status, body)
+            except BillingError as error:
+                log = logger.warning if error.status_code >= 500 else logger.info
+                log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
+                return json_response(error.status_code, {"error": error.message})
+            except Exception:
+                logger.exception("unhandled error")
+                return json_response(500, {"error": "internal error"})
 
-    handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler)
+    # clear_state: keys appended during one invocation never reach the next one's lines
+    handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler,
+                                                                                          clear_state=True)
     return handler
+
+
+def _payment_ids(event: Any) -> dict[str, str | None]:
+    """The route's invoiceId and sessionId, for every log line of the request (cut short: they come from the
+    caller, and are checked only by the route)."""
+    parameters = event.get("pathParameters") if isinstance(event, Mapping) else None
+    if not isinstance(parameters, Mapping):
+        return {}
+    return {key: str(parameters[key])[:_MAX_LOGGED_ID] for key in ("invoiceId", "sessionId") if key in parameters}
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> Response:
