@@ -21,13 +21,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from billing.db_login import DatabaseLogin, IamTokenLogin, SecretLogin
 from billing.errors import ServiceUnavailable
-from billing.observability import count, logger
+from billing.observability import RECONNECT_METRIC, count, logger
 from billing.settings import settings
 
 # SQLSTATEs of a refused login: invalid_password (the secret has rotated since it was read) and
 # invalid_authorization_specification (an IAM authentication token refused, by RDS Proxy or RDS).
 _LOGIN_REFUSED = ("28P01", "28000")
-RECONNECT_METRIC = "DatabaseReconnect"
 
 
 @cache

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DisconnectionError
 
 from billing.config_rules import LOCAL_HOSTS
 from billing.errors import ConfigurationError, UncheckedDriver
-from billing.observability import logger
+from billing.observability import RECONNECT_METRIC, count, logger
 
 if TYPE_CHECKING:
     from billing.db_login import DatabaseLogin
@@ -149,6 +149,7 @@ def _ping_when_in_doubt(pg8000_engine: Engine) -> None:
         try:
             dialect.do_ping(dbapi_connection)
         except Exception as error:  # a dead socket fails in whatever way pg8000 happens to notice it
+            count(RECONNECT_METRIC, reason="dead_at_checkout")  # the pool replaces it
             raise DisconnectionError("the database connection failed its ping") from error
 
 

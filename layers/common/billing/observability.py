@@ -53,6 +53,7 @@ for _name in QUIET_LIBRARY_LOGGERS:
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 METRICS_NAMESPACE = "ClientPortal"  # the template's POWERTOOLS_METRICS_NAMESPACE, for runs without it
+RECONNECT_METRIC = "DatabaseReconnect"  # billing/db.py and billing/db_pg8000.py: each way a connection is replaced
 
 
 @cache

@@ -83,10 +83,9 @@ def reconcile() -> dict[str, Any]:
     report["outcomes"] = dict(outcomes)
     repairs = sum(n for outcome, n in outcomes.items() if outcome in _REPAIRS)
     repairs += sum(n for outcome, n in report["recovered_events"].items() if outcome not in _NOT_REPAIRS)
-    report["repairs"] = repairs
     if repairs:
         count(REPAIR_METRIC, repairs)  # each one a webhook that was lost or late: an alarm watches it
-    logger.info("reconciliation finished", extra=report)
+    logger.info("reconciliation finished", extra={**report, "repairs": repairs})
     return report
 
 
