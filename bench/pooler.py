@@ -172,7 +172,8 @@ def run(environment: dict[str, str], crowd: list[dict[str, Any]], cluster: Passw
             except ValueError:  # two containers' lines run together
                 continue
             if entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
-                warnings[f"{entry.get('message')} ({entry.get('error') or entry.get('exception_name') or ''})"] += 1
+                cause = entry.get("error") or (entry.get("exception") or "").strip().rsplit("\n", 1)[-1]
+                warnings[f"{entry.get('message')} ({cause})"] += 1
     answers = [a for report in reports for a in report["answers"]]
     latencies = sorted(a["ms"] for a in answers)
     errors: dict[str, int] = {}

@@ -5,6 +5,8 @@ on every log group. Each is checked for the parameter values that choose it (tes
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +119,44 @@ def test_every_log_group_has_a_retention_period_and_every_function_its_log_group
     named = {json.dumps(group["Properties"]["LogGroupName"]) for group in groups.values()}
     for function in FUNCTIONS:
         assert json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"}) in named
+
+
+# ----- alarms and the dashboard ---------------------------------------------------------------------------------
+
+ALARMS = {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "WebhookClientErrorRateAlarm", "WebhookServerErrorRateAlarm",
+          "ReconciliationRepairsAlarm", "ReconcileFailuresAlarm", "MismatchedPaymentsAlarm"}
+LAYER = Path(__file__).resolve().parents[1] / "layers" / "common" / "billing"
+
+
+def custom_metrics(alarm: dict) -> set[str]:
+    properties = alarm["Properties"]
+    stats = [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+    if "MetricName" in properties:
+        stats.append(properties)
+    return {s["MetricName"] for s in stats if s["Namespace"] == "ClientPortal"}
+
+
+def test_every_failure_mode_has_an_alarm_that_notifies_the_topic_and_its_runbook_entry() -> None:
+    topic = "arn:aws:sns:eu-west-1:123456789012:billing-alarms"
+    alarms = of_type(deployed(AlarmTopicArn=topic)["Resources"], "AWS::CloudWatch::Alarm")
+    runbook = (LAYER.parents[2] / "docs" / "OPERATIONS.md").read_text()
+    assert set(alarms) == ALARMS
+    for name, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == [topic] and properties["OKActions"] == [topic]
+        anchor = properties["AlarmDescription"].rsplit("docs/OPERATIONS.md#", 1)[1]
+        assert f"### {name.removesuffix('Alarm')}" in runbook and anchor == name.removesuffix("Alarm").lower()
+
+
+def test_the_alarms_watch_metrics_the_code_emits_with_only_the_service_dimension() -> None:
+    source = "\n".join(path.read_text() for path in LAYER.rglob("*.py"))
+    for name, alarm in of_type(deployed()["Resources"], "AWS::CloudWatch::Alarm").items():
+        for metric in custom_metrics(alarm):
+            assert f'"{metric}"' in source, (name, metric)
+
+
+def test_the_dashboard_is_json_showing_every_alarm() -> None:
+    body = deployed()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    dashboard = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))
+    (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert {arn.removesuffix(".Arn") for arn in alarm_widget["properties"]["alarms"]} == ALARMS

@@ -26,7 +26,8 @@ event happens:
 | `WebhookSignatureFailure` | webhook: a delivery whose signature no secret held verifies |
 | `ReconciliationRepair` | reconciliation: a change the webhook should have made (a lost or late delivery) |
 | `StripeRetry`, `StripeError` | stripe_gateway: each retried attempt; each call that failed for good |
-| `DatabaseReconnect` (dimension `reason`) | db: a connection replaced, or a login refused and tried again |
+| `DatabaseReconnect` (dimension `reason`) | db, db_pg8000: a connection replaced, or a login refused and tried again |
+| `ErrorResponse` (dimensions `function`, `status_class`) | http.endpoint: every 4xx and 5xx answered |
 
 Metrics an alarm watches carry no dimension but `service`, so that one alarm sees every occurrence.
 
