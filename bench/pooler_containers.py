@@ -5,8 +5,9 @@ connection each, all released together.
 
 This process imports every function's handler (the settings the job's environment gives) and runs SnapStart's
 before-snapshot hook (the engine and the Stripe client built, no connection open); then it forks one child per
-container of the job, so that each starts as a container restored from a snapshot does. The children wait at a gate until all exist, then each invokes its function with its
-events, one after the other as a container serves requests, and reports each answer's status and time.
+container of the job, so that each starts as a container restored from a snapshot does. The children wait at a
+gate until all exist, then each invokes its function with its events, one after the other as a container serves
+requests, and reports each answer's status and time.
 """
 
 from __future__ import annotations
