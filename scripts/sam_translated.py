@@ -26,7 +26,7 @@ class NoManagedPolicies:
 
 def main(template: str, output: str) -> None:
     document = yaml_parse(Path(template).read_text())
-    validator = SamTemplateValidator(document, NoManagedPolicies(),  # type: ignore[arg-type]
+    validator = SamTemplateValidator(document, NoManagedPolicies(),
                                      region="us-east-1", profile=None)
     validator.boto3_session = boto3.Session(region_name="us-east-1")
     translated = validator.get_translated_template_if_valid()

@@ -22,7 +22,7 @@ _FUNCTIONS: dict[str, Any] = {
 
 @cache
 def raw_template() -> dict[str, Any]:
-    from cfnlint.decode import decode_str  # type: ignore[import-untyped]
+    from cfnlint.decode import decode_str
 
     decoded, problems = decode_str(TEMPLATE.read_text())
     assert not problems, problems
