@@ -139,6 +139,9 @@ def test_the_scheduled_reconcile_recovers_a_payment_whose_webhook_was_lost(runni
             break
         time.sleep(0.3)
     assert (invoice["status"], invoice["paidByContactId"]) == ("paid", "ct_demo_bob"), running_stack.log()[-3000:]
+    # The run reports when it has finished the rest of its work (events list, refunds), a moment after the commit
+    while "schedule ReconcileFunction ->" not in running_stack.log() and time.monotonic() < deadline + 10:
+        time.sleep(0.1)
     assert "schedule ReconcileFunction ->" in running_stack.log()
 
 
