@@ -269,6 +269,17 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
 
 
 @pytest.fixture
+def open_checkout(world, api):
+    """Alice's 500.00 USD invoice with an open Checkout Session: (alice, invoice id, session id)."""
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme, "500.00")
+    status, created = api.checkout(alice, invoice_id)
+    assert status == 200
+    return alice, invoice_id, created["sessionId"]
+
+
+@pytest.fixture
 def firebase_verifications(monkeypatch) -> list[str]:
     """Every token handed to firebase-admin's verify_id_token (a spy: the real verification still runs)."""
     from firebase_admin import auth as firebase_auth

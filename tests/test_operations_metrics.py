@@ -40,16 +40,6 @@ def log_output(monkeypatch):
     return lines
 
 
-@pytest.fixture
-def open_checkout(world, api):
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    status, created = api.checkout(alice, invoice_id)
-    assert status == 200
-    return alice, invoice_id, created["sessionId"]
-
-
 def test_a_paid_webhook_counts_one_payment_and_its_outcome_and_a_retry_only_its_outcome(
     open_checkout, api, stripe_double, capsys
 ) -> None:
