@@ -6,7 +6,8 @@ reuse; a connection the database dropped while the container was idle is replace
 
 PostgreSQL (pg8000) runs in production and the tests, SQLite is the local default (`make dev`). What each driver
 needs is in a module of its own, each checking the driver version it was written for: billing/db_pg8000.py (round
-trips, TLS, login with the rotating secret) and billing/db_sqlite.py (PostgreSQL's guarantees the code relies on).
+trips, verified TLS, the login of billing/db_login.py: the rotating secret or an IAM token) and billing/db_sqlite.py
+(PostgreSQL's guarantees the code relies on).
 """
 
 from __future__ import annotations
