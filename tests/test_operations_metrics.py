@@ -98,9 +98,15 @@ def test_a_payment_rolled_back_is_not_counted(open_checkout, api, stripe_double,
     assert named(out, "WebhookEvent") == [metric("WebhookEvent", outcome="error")]
 
 
-def test_a_bad_signature_is_counted(api, capsys) -> None:
+def test_a_bad_signature_is_counted_and_so_is_its_4xx_by_function(api, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "billing-StripeWebhookFunction-x1")  # Lambda sets it
     assert api.deliver_raw(b'{"id": "evt_1"}', "t=1,v1=bad")[0] == 400
-    assert named(capsys.readouterr().out, "WebhookSignatureFailure") == [metric("WebhookSignatureFailure")]
+
+    out = capsys.readouterr().out
+    assert named(out, "WebhookSignatureFailure") == [metric("WebhookSignatureFailure")]
+    # what the webhook's error-rate alarms divide by its invocations, whichever ingress Stripe calls
+    assert named(out, "ErrorResponse") == [metric("ErrorResponse", function="billing-StripeWebhookFunction-x1",
+                                                  status_class="4xx")]
 
 
 def test_stripe_retries_and_a_call_failed_for_good_are_counted(open_checkout, api, stripe_double, capsys) -> None:
