@@ -27,9 +27,9 @@ from google_double.certificates import google_certificate_endpoint, serve_certif
 from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, migrate, truncate_all
+from harness.postgres_cluster import PasswordPostgres
 from stripe_double.double import StripeDouble
 from tests.prisma.portal import adopted, create_portal_database
-from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
@@ -278,6 +278,17 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
 
     # every response a route test receives is checked against docs/openapi.yaml
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET, check=check_response)
+
+
+@pytest.fixture
+def open_checkout(world, api):
+    """Alice's 500.00 USD invoice with an open Checkout Session: (alice, invoice id, session id)."""
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme, "500.00")
+    status, created = api.checkout(alice, invoice_id)
+    assert status == 200
+    return alice, invoice_id, created["sessionId"]
 
 
 @pytest.fixture
