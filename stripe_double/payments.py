@@ -61,7 +61,8 @@ def method_details(method: str, source: str | None) -> Json:
     return {"type": method}
 
 
-def create_payment_intent(store: Store, session: Json, method: str, paid: bool, source: str | None = None) -> Json:
+def create_payment_intent(store: Store, session: Json, method: str, paid: bool, source: str | None = None,
+                          payer_name: str | None = None) -> Json:
     """The PaymentIntent and its Charge of a session the customer completed (succeeded, or processing); `source`
     is the test card or bank account number paid with (Stripe's 4242... by default)."""
     data = store.intent_data.get(session["id"], {})
@@ -72,6 +73,8 @@ def create_payment_intent(store: Store, session: Json, method: str, paid: bool, 
     store.charges[charge_id] = _charge(store, session, data, customer, intent_id, charge_id, payment_method, method,
                                        paid, now)
     store.charges[charge_id]["payment_method_details"] = method_details(method, source)
+    if payer_name:  # the name typed on Checkout's page
+        store.charges[charge_id]["billing_details"]["name"] = payer_name
     store.payment_intents[intent_id] = intent
     for made in (intent_id, charge_id):
         store.belongs_to(made, store.accounts.get(session["id"]))

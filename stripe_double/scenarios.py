@@ -21,9 +21,12 @@ class Scenarios:
     store: Store
 
     def complete_session(self, session_id: str, payment_status: str = "paid", *,
-                         payment_method_type: str | None = None, source: str | None = None) -> list[Json]:
+                         payment_method_type: str | None = None, source: str | None = None,
+                         payer_name: str | None = None) -> list[Json]:
         """The customer finishes checkout: ``paid`` (e.g. card) or ``unpaid`` (a bank debit still in flight).
-        Creates the PaymentIntent and its Charge and emits ``checkout.session.completed``."""
+        Creates the PaymentIntent and its Charge and emits ``checkout.session.completed``. `payer_name` is the name
+        typed on Checkout's page (the session's customer_details.name, the charge's billing_details.name; the
+        Customer's name when not given)."""
         if payment_status not in ("paid", "unpaid"):
             raise ValueError("payment_status must be 'paid' or 'unpaid'")
         store = self.store
@@ -34,7 +37,7 @@ class Scenarios:
                 raise ValueError(f"session {session_id} is {session['status']}, not open")
             paid = payment_status == "paid"
             method = payment_method_type or pick_method(session, paid)
-            intent = create_payment_intent(store, session, method, paid, source)
+            intent = create_payment_intent(store, session, method, paid, source, payer_name)
             customer = store.customers.get(session["customer"] or "", {})
             session.update(
                 status="complete",
@@ -47,7 +50,7 @@ class Scenarios:
                     "business_name": None,
                     "email": customer.get("email") or session["customer_email"],
                     "individual_name": None,
-                    "name": customer.get("name"),
+                    "name": payer_name or customer.get("name"),
                     "phone": None,
                     "tax_exempt": "none",
                     "tax_ids": [],

@@ -235,6 +235,9 @@ def quiet_loggers_off() -> Iterator[None]:
         logging.getLogger(name).setLevel(level)
 
 
+PAYER_NAME = "Payer Name-Sentinel"  # the name typed at Checkout, recorded for staff's who-paid
+
+
 @dataclass
 class DebugRun:
     """What one run of the whole flow put on the wire or in the database that must never be logged."""
@@ -289,7 +292,9 @@ def run_the_whole_flow(world, api, stripe_double, token_issuer, google, values: 
     status, created = api.checkout(alice, invoice_id, token=token)  # a Stripe customer with the payer's email
     assert status == 200
     assert api.verify(alice, invoice_id, created["sessionId"], token=token)[1]["success"] is False
-    (completed,) = stripe_double.complete_session(created["sessionId"])  # customer_details: name, email
+    (completed,) = stripe_double.complete_session(created["sessionId"], payer_name=PAYER_NAME)  # name, email
+    (charge_succeeded,) = [e for e in stripe_double.events if e["type"] == "charge.succeeded"]
+    assert api.deliver(charge_succeeded)[1]["outcome"] == "payment_method_recorded"  # the payer's name recorded
     payload = event_payload(completed)
     assert api.deliver_raw(payload, run.secrets.signature(sign_payload(payload, "whsec_test_next_one")))[0] == 200
     assert api.deliver_raw(payload, run.secrets.signature(sign_payload(payload, "whsec_attacker")))[0] == 400
@@ -320,6 +325,8 @@ def test_a_debug_level_run_of_the_whole_flow_logs_no_token_key_client_secret_or_
     assert_no_secret(logs, run.secrets, stripe_double)
     leaked_emails = sorted(email for email in run.emails if email in logs)
     assert not leaked_emails, f"emails in the logs: {leaked_emails}"
+    assert db('SELECT "payerName" FROM "PaymentRecord"') == [{"payerName": PAYER_NAME}]
+    assert PAYER_NAME not in logs, "the payer's name in the logs"
     assert not re.search(r"ya29\.test-", logs), "a Google access token in the logs"
 
 

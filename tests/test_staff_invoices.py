@@ -109,13 +109,14 @@ def test_numbers_continue_after_the_highest_of_the_year_already_in_use(world, ap
 
 # ----- who paid, the listing ---------------------------------------------------------------------------------------
 
-def _paid_invoice(world, api, stripe_double):
+def _paid_invoice(world, api, stripe_double, payer_name: str | None = "Alice Q. Payer"):
     acme = world.company()
     alice = world.contact(acme, email="alice@acme.test")
     _, created = api.staff("POST", ROUTE_CREATE, body=schedule(entry()), proposalId=acme.proposal_id)
     invoice = created["invoices"][0]
     _, checkout = api.checkout(alice, invoice["id"])
-    (completed,) = stripe_double.complete_session(checkout["sessionId"], source="5555555555554444")
+    (completed,) = stripe_double.complete_session(checkout["sessionId"], source="5555555555554444",
+                                                  payer_name=payer_name)
     assert api.deliver(completed)[0] == 200
     (charge_succeeded,) = [e for e in stripe_double.events if e["type"] == "charge.succeeded"]
     assert api.deliver(charge_succeeded) == (200, {"received": True, "outcome": "payment_method_recorded"})
@@ -131,7 +132,8 @@ def test_who_paid_by_invoice_number(world, api, stripe_double) -> None:
     assert found["invoice"]["id"] == invoice["id"] and found["invoice"]["status"] == "paid"
     assert found["invoice"]["companyId"] == acme.id
     payment = found["payment"]
-    assert payment["contact"]["id"] == alice.id and payment["contact"]["email"] == "alice@acme.test"
+    # the name is the one the payer typed at Checkout (the charge's billing_details.name, recorded at charge.succeeded)
+    assert payment["contact"] == {"id": alice.id, "email": "alice@acme.test", "name": "Alice Q. Payer"}
     assert (payment["amount"], payment["currency"]) == (500, "USD")
     assert payment["paymentIntentId"].startswith("pi_")
     assert payment["method"] == {"type": "card", "brand": "mastercard", "last4": "4444"}
@@ -141,6 +143,15 @@ def test_who_paid_by_invoice_number(world, api, stripe_double) -> None:
     assert found["refunds"] == [] and found["disputes"] == []
     assert api.staff("GET", ROUTE_ONE, invoiceRef=invoice["id"]) == (200, found)
     assert api.staff("GET", ROUTE_ONE, invoiceRef="INV-0000-000")[0] == 404
+
+
+def test_who_paid_names_nobody_when_the_payer_gave_no_name_at_checkout(world, api, stripe_double, db) -> None:
+    _, alice, invoice, _ = _paid_invoice(world, api, stripe_double, payer_name=None)
+
+    payment = api.staff("GET", ROUTE_ONE, invoiceRef=invoice["id"])[1]["payment"]
+
+    assert payment["contact"] == {"id": alice.id, "email": "alice@acme.test", "name": None}  # never made up
+    assert db('SELECT "payerName" FROM "PaymentRecord"') == [{"payerName": None}]
 
 
 def test_the_listing_filters_and_pages_newest_first(world, api) -> None:
@@ -227,6 +238,14 @@ def test_partial_then_full_refund_follows_the_dashboard_rules(world, api, stripe
     for event in [e for e in stripe_double.events if e["type"] == "charge.refunded"]:
         api.deliver(event)
     assert db('SELECT status FROM "Invoice"')[0]["status"] == "refunded"
+    # The audit says what each refund request did: Stripe's refund, its amount and currency, and the invoice as it
+    # stood (paid: its status follows charge.refunded); the repeated request (same key) wrote no second row
+    audit = db('SELECT "actorUid", "after" FROM "StaffAuditLog" WHERE action = \'invoice.refund_requested\' '
+               'ORDER BY "createdAt"')
+    assert [(a["actorUid"], a["after"]["refund"], a["after"]["status"]) for a in audit] == [
+        ("staff-uid-1", {"id": first["refundId"], "amount": "100.00", "currency": "USD"}, "paid"),
+        ("staff-uid-1", {"id": rest["refundId"], "amount": "400.00", "currency": "USD"}, "paid")]
+    assert first["refundId"] != rest["refundId"]
     found = api.staff("GET", ROUTE_ONE, invoiceRef=invoice["id"])[1]
     assert [r["amount"] for r in found["refunds"]] == [500]
     assert api.staff("POST", ROUTE_REFUND, body={}, headers={"idempotency-key": "r4"},

@@ -113,3 +113,18 @@ def test_refunds_and_disputes_keep_what_adjustments_read(kind) -> None:
     assert kept["payment_intent"] == "pi_1"  # an expanded object is kept as its id
     expected = {"amount_refunded", "refunded"} if kind == "refund" else {"status"}
     assert expected <= set(kept) and {"amount", "currency", "metadata", "id"} <= set(kept)
+
+
+def test_a_charge_succeeded_keeps_of_the_billing_details_only_the_payers_name() -> None:
+    from billing.inbox import stored_payload
+
+    billing = {"name": "A Payer", "email": "payer@example.test", "phone": "+100",
+               "address": {"line1": "1 Main St", "city": "Springfield"}}
+    event = {"id": "evt_1", "type": "charge.succeeded",
+             "data": {"object": {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "receipt_url": "u",
+                                 "billing_details": billing, "payment_method_details": {"type": "card"}}}}
+
+    kept = stored_payload(event)["data"]["object"]
+
+    assert kept["billing_details"] == {"name": "A Payer"}  # who paid, for staff (billing/payment_methods.py)
+    assert "payer@example.test" not in json.dumps(kept) and "Main St" not in json.dumps(kept)

@@ -36,9 +36,10 @@ _OBJECT_FIELDS_BY_EVENT_PREFIX = (
     ("checkout.session.", ("id", "object", "status", "payment_status", "amount_total", "currency",
                            "payment_intent", "customer", "expires_at", "metadata")),
     ("charge.dispute.", ("id", "object", "amount", "currency", "status", "payment_intent", "metadata")),
-    # how a payment was made (billing/payment_methods.py): the method's summary only, and the receipt URL
+    # how a payment was made (billing/payment_methods.py): the method's summary only, the receipt URL, and of the
+    # billing details only the payer's name
     ("charge.succeeded", ("id", "object", "amount", "currency", "payment_intent", "metadata",
-                          "payment_method_details", "receipt_url")),
+                          "payment_method_details", "receipt_url", "billing_details")),
     ("charge.", ("id", "object", "amount", "amount_refunded", "refunded", "currency", "payment_intent",
                  "metadata")),
 )
@@ -71,6 +72,8 @@ def _stored_object(event_type: str, data_object: Mapping[str, Any]) -> dict[str,
             kept[field] = kept[field].get("id")
     if isinstance(kept.get("payment_method_details"), Mapping):
         kept["payment_method_details"] = method_summary_of(kept["payment_method_details"])
+    if isinstance(kept.get("billing_details"), Mapping):
+        kept["billing_details"] = {"name": kept["billing_details"].get("name")}
     if isinstance(kept.get("metadata"), Mapping):
         kept["metadata"] = {key: kept["metadata"][key] for key in _METADATA_KEYS if key in kept["metadata"]}
     return kept

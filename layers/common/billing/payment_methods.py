@@ -1,7 +1,9 @@
 """How each payment was made, recorded when its charge succeeds (Stripe's `charge.succeeded`, delivered to the
 webhook or recovered by reconciliation from Stripe's events list): the method's summary (card brand and last four,
 or the bank account's last four) and Stripe's receipt URL, in "PaymentRecord" by PaymentIntent. The payment history
-and staff's "who paid" read it from there: no Stripe call, and nothing more about the payer than that summary."""
+and staff's "who paid" read it from there: no Stripe call. About the payer, only the name they gave at Checkout
+(the charge's `billing_details.name`, which Checkout fills with the name typed on its page) is kept, for staff's
+"who paid": the portal's Contact has no name column the project may rely on. It is never logged."""
 
 from __future__ import annotations
 
@@ -44,11 +46,14 @@ def record_charge_succeeded(conn: Connection, charge: Mapping[str, Any]) -> str:
     metadata = charge.get("metadata")
     invoice_id = metadata.get("invoiceId") if isinstance(metadata, Mapping) else None
     receipt = charge.get("receipt_url")
+    billing = charge.get("billing_details")
+    payer_name = billing.get("name") if isinstance(billing, Mapping) else None
     record_payment(conn, {
         "paymentIntentId": payment_intent, "chargeId": charge["id"],
         "invoiceId": invoice_id if isinstance(invoice_id, str) else None,
         "methodType": kind if isinstance(kind, str) else None,
         "cardBrand": specific.get("brand"), "last4": specific.get("last4"),
         "receiptUrl": receipt if isinstance(receipt, str) else None,
+        "payerName": payer_name if isinstance(payer_name, str) and payer_name.strip() else None,
     })
     return "payment_method_recorded"

@@ -274,6 +274,9 @@ payment_record = Table(
     Column("last4", Text, nullable=True),
     Column("receiptUrl", Text, nullable=True),
     _timestamp("createdAt", nullable=False, default=True),
+    # The name the payer gave at Checkout (the charge's billing_details.name; 0006_payer_name): personal data, kept
+    # for staff's "who paid" only and never logged
+    Column("payerName", Text, nullable=True),
     Index("PaymentRecord_invoiceId_idx", "invoiceId"),
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from billing import stripe_gateway
-from billing.audit import record_change
+from billing.audit import record_change, record_refund_request
 from billing.auth import StaffMember
 from billing.db import transaction
 from billing.errors import (
@@ -74,8 +74,10 @@ def who_paid(reference: str) -> dict[str, Any]:
     if record.stripe_payment_intent_id and record.paid_at is not None:
         method = recorded.methods.get(record.stripe_payment_intent_id)
         payment = {
+            # The name is the one the payer gave at Checkout (billing/payment_methods.py): the portal's Contact has
+            # no name column the project may rely on
             "contact": {"id": record.paid_by_contact_id, "email": (payer or {}).get("email"),
-                        "name": (payer or {}).get("name")},
+                        "name": method["payerName"] if method else None},
             "paidAt": invoice_view(record)["paidAt"],
             "amount": record.amount,
             "currency": record.currency,
@@ -261,9 +263,10 @@ def refund(staff: StaffMember, reference: str, body: Mapping[str, Any], idempote
         refund_id = stripe_gateway.refund_payment_amount(
             record.stripe_payment_intent_id, amount_minor=amount_minor, reason=body.get("reason"),
             metadata={"invoiceId": record.id, "refundedBy": "staff"}, key=f"{record.id}|{idempotency_key}")
-        record_change(conn, staff, "invoice.refund_requested", record, before=record, after=record)
-    return {"refundId": refund_id, "amount": from_minor_units(amount_minor, record.currency),
-            "currency": record.currency, "invoice": invoice_view(record)}
+        done = {"id": refund_id, "amount": from_minor_units(amount_minor, record.currency), "currency": record.currency}
+        record_refund_request(conn, staff, record, done)
+    return {"refundId": refund_id, "amount": done["amount"], "currency": record.currency,
+            "invoice": invoice_view(record)}
 
 
 def _refund_amount(value: Any, record: InvoiceRecord, remaining_minor: int) -> int:

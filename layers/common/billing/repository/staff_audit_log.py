@@ -24,10 +24,11 @@ def record_staff_action(
 
 
 def _json_safe(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """JSON as stored: amounts as their exact decimal text ("500.00"), never a float."""
+    """JSON as stored: amounts as their exact decimal text ("500.00"), never a float (nested objects too)."""
     if value is None:
         return None
-    return {key: str(item) if isinstance(item, Decimal) else item for key, item in value.items()}
+    return {key: str(item) if isinstance(item, Decimal) else _json_safe(item) if isinstance(item, Mapping) else item
+            for key, item in value.items()}
 
 
 def staff_actions_on(conn: Connection, entity_id: str) -> list[dict[str, Any]]:
