@@ -2,8 +2,9 @@
 
 A Stripe event carries far more than this service reads: a completed Checkout Session holds the payer's name,
 email, address and phone (`customer_details`), a charge its `billing_details`. The inbox keeps only the fields the
-code reads (`stored_payload`: fulfillment, refunds, disputes and the inbox's own columns), so reprocessing a stored
-event gives the outcome the live one gave, and nothing else about a payer is kept.
+code reads (`stored_payload`: fulfillment, refunds, disputes, the payment record and the inbox's own columns), so
+reprocessing a stored event gives the outcome the live one gave; of the payer, only the name on a succeeded charge
+(staff's "who paid", billing/payment_methods.py) is kept.
 
 The scheduled retention run (`apply_retention`, StripeEventRetentionFunction, daily) deletes processed events
 received more than STRIPE_EVENT_RETENTION_DAYS ago, and brings rows stored whole before this whitelist existed
