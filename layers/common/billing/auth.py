@@ -34,6 +34,7 @@ import firebase_admin
 from firebase_admin import auth as firebase_auth
 from firebase_admin import exceptions as firebase_exceptions
 
+from billing.edge import require_edge_origin
 from billing.errors import AuthProviderUnavailable, NotAuthenticated
 from billing.settings import settings
 
@@ -169,4 +170,6 @@ def _tenant_of(claims: Mapping[str, Any]) -> str | None:
 
 
 def authenticated_uid(headers: Mapping[str, str]) -> str:
+    """The caller's Firebase uid; first of all, the request must have come through the edge (billing.edge)."""
+    require_edge_origin(headers)
     return verify_id_token(bearer_token(headers))

@@ -37,6 +37,14 @@ class AmbiguousContact(NoContact):
     public_message = "this account matches several client contacts; ask the portal's support"
 
 
+class NotThroughEdge(BillingError):
+    """A client-route request that did not come through the deployment's edge (CloudFront and its per-caller
+    limits): sent to the HTTP API's own address, around them."""
+
+    status_code = 403
+    public_message = "forbidden"
+
+
 class InvoiceNotFound(BillingError):
     """Also raised for another company's invoice: the same answer, so invoice ids cannot be probed."""
 
