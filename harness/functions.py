@@ -22,6 +22,8 @@ class Functions:
     stripe_webhook: Invoke
     reconcile: Invoke
     stripe_event_retention: Invoke
+    payment_history: Invoke
+    staff_invoices: Invoke
 
 
 def load_all() -> Functions:
@@ -33,6 +35,8 @@ def load_all() -> Functions:
         stripe_webhook=handlers["StripeWebhookFunction"],
         reconcile=handlers["ReconcileFunction"],
         stripe_event_retention=handlers["StripeEventRetentionFunction"],
+        payment_history=handlers["PaymentHistoryFunction"],
+        staff_invoices=handlers["StaffInvoicesFunction"],
     )
 
 

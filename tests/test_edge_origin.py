@@ -32,9 +32,15 @@ def edge_secret(moto_secrets_manager, monkeypatch):
 
 
 def client_calls(functions, api, alice, invoice_id, session_id):
-    """Each client route's handler and its event, as API Gateway passes it on."""
+    """Each route's handler behind the API's authorizer (the portal's client routes, a staff route) and its event,
+    as API Gateway passes it on."""
+    from harness.events import staff_request
+
     token = api.token(alice)
     return {
+        "payment_history": (functions.payment_history,
+                            client_request("payment_history", token, invoiceId=invoice_id)),
+        "staff_invoices": (functions.staff_invoices, staff_request("GET /api/admin/invoices", api.staff_token())),
         "list_invoices": (functions.list_invoices, client_request("list_invoices", token)),
         "create_checkout": (functions.create_checkout,
                             client_request("create_checkout", token, invoiceId=invoice_id)),
@@ -50,7 +56,7 @@ def call(route, origin_header: str | None):
     return decode(handler(event, None))
 
 
-def test_every_client_route_refuses_a_request_that_went_around_the_edge_before_looking_at_its_token(
+def test_every_portal_route_refuses_a_request_that_went_around_the_edge_before_looking_at_its_token(
         functions, api, open_checkout, edge_secret, firebase_verifications) -> None:
     # Given a deployment behind the edge, and Alice with a valid token and an open checkout
     alice, invoice_id, session_id = open_checkout
@@ -64,7 +70,7 @@ def test_every_client_route_refuses_a_request_that_went_around_the_edge_before_l
     assert firebase_verifications == []
 
 
-def test_every_client_route_answers_what_came_through_the_edge(functions, api, open_checkout, edge_secret) -> None:
+def test_every_portal_route_answers_what_came_through_the_edge(functions, api, open_checkout, edge_secret) -> None:
     alice, invoice_id, session_id = open_checkout
     for name, route in client_calls(functions, api, alice, invoice_id, session_id).items():
         assert call(route, CURRENT)[0] == 200, name

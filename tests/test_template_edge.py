@@ -15,7 +15,9 @@ from tests.support.cloudformation import deployed, raw_template
 
 EDGE_TEMPLATE = Path(__file__).resolve().parents[1] / "edge" / "waf.yaml"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/billing-edge-billing/0123abcd"
-CLIENT_FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction")
+# Every function behind the HTTP API's JWT authorizer (the portal's client and staff routes) is behind the edge
+BEHIND_EDGE = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "PaymentHistoryFunction",
+               "StaffInvoicesFunction")
 OTHER_FUNCTIONS = ("StripeWebhookFunction", "ReconcileFunction", "StripeEventRetentionFunction")
 CHECKOUT_ROUTE = "POST /api/client/billing/{invoiceId}/checkout"
 
@@ -122,10 +124,19 @@ def test_the_web_acl_logs_with_a_retention_period_and_never_the_token() -> None:
 
 # ----- the billing stack with and without the edge -------------------------------------------------------------
 
+def test_every_function_is_either_behind_the_edge_or_not_on_the_authorized_api() -> None:
+    from local.template import http_routes
+
+    resources = deployed()["Resources"]
+    assert set(BEHIND_EDGE) | set(OTHER_FUNCTIONS) == {
+        name for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+    assert {route.function for route in http_routes() if route.authorized} == set(BEHIND_EDGE)
+
+
 def test_without_the_edge_nothing_is_made_and_nothing_is_checked() -> None:
     template = deployed()
     assert not {"EdgeDistribution", "EdgeOriginSecret"} & set(template["Resources"])
-    for name in CLIENT_FUNCTIONS:
+    for name in BEHIND_EDGE:
         function = template["Resources"][name]["Properties"]
         assert function["Environment"]["Variables"]["EDGE_ORIGIN_VERIFY_SECRET_ARN"] == ""
         assert "EdgeOriginSecret" not in str(function["Policies"])
@@ -166,7 +177,7 @@ def test_with_the_edge_the_client_routes_refuse_what_did_not_come_through_cloudf
     generated = resources["EdgeOriginSecret"]["Properties"]["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "current" and generated["PasswordLength"] >= 32
     assert generated["SecretStringTemplate"] == '{"previous": ""}'
-    for name in CLIENT_FUNCTIONS:
+    for name in BEHIND_EDGE:
         function = resources[name]["Properties"]
         assert function["Environment"]["Variables"]["EDGE_ORIGIN_VERIFY_SECRET_ARN"] == {"Ref": "EdgeOriginSecret"}
         assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "EdgeOriginSecret"}}} in \

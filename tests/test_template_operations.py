@@ -13,7 +13,7 @@ import pytest
 from tests.support.cloudformation import deployed, of_type
 
 FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "StripeWebhookFunction",
-             "ReconcileFunction", "StripeEventRetentionFunction")
+             "ReconcileFunction", "StripeEventRetentionFunction", "PaymentHistoryFunction", "StaffInvoicesFunction")
 
 
 def login_statement(template) -> dict:

@@ -53,3 +53,13 @@ def list_invoices(firebase_uid: str) -> dict[str, Any]:
         if not invoices:  # none to show, or no contact to show them to
             require_contact(conn, firebase_uid)
     return {"invoices": invoices}
+
+
+def invoice_payments(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
+    """The payment history of one of the caller's company's invoices (404 for any other, as everywhere)."""
+    from billing.payment_history import payment_history
+
+    with transaction() as conn:
+        _, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id)
+        history = payment_history(conn, invoice)
+    return {"invoiceId": invoice.id, "invoiceNumber": invoice.invoice_number, "status": invoice.status, **history}
