@@ -147,7 +147,7 @@ lint: dev-env $(BIN)/.browser-installed
 
 ## CloudFormation checks: cfn-lint and sam validate (no AWS credentials needed).
 cfn: dev-env
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml edge/waf.yaml
 	$(BIN)/sam validate --lint
 
 build: dev-env
@@ -165,7 +165,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 .PHONY: checkov
 checkov: build $(CHECKOV_VENV)/.installed
 	$(BIN)/python scripts/sam_translated.py .aws-sam/build/template.yaml .aws-sam/translated-template.yaml
-	$(BIN)/python scripts/checkov_gate.py .aws-sam/translated-template.yaml $(CHECKOV_VENV)/bin/checkov
+	$(BIN)/python scripts/checkov_gate.py $(CHECKOV_VENV)/bin/checkov .aws-sam/translated-template.yaml edge/waf.yaml
 
 ## Import each built function with only the built layer on its path and invoke it with its events/ sample.
 smoke: build

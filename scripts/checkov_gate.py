@@ -1,7 +1,8 @@
-"""`make checkov`: checkov on the template as CloudFormation receives it, failing on any finding that
-checkov-skips.yaml does not accept with its reason, and on an accepted finding that no longer occurs.
+"""`make checkov`: checkov on the templates as CloudFormation receives them (the billing stack's, translated, and
+the edge's web ACL, edge/waf.yaml), failing on any finding that checkov-skips.yaml does not accept with its reason,
+and on an accepted finding that no longer occurs.
 
-    python scripts/checkov_gate.py TRANSLATED_TEMPLATE [CHECKOV]
+    python scripts/checkov_gate.py CHECKOV TEMPLATE [TEMPLATE ...]
 
 CHECKOV is the checkov executable (its own virtualenv: `make checkov` makes it). Prints every finding with what
 became of it: accepted (and why, in short) or failing.
@@ -13,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,9 +35,15 @@ def findings(template: str, checkov: str) -> tuple[list[tuple[str, str, str]], d
     return failed, report["summary"]
 
 
-def main(template: str, checkov: str = "checkov") -> int:
+def main(checkov: str, *templates: str) -> int:
     accepted = yaml.safe_load(SKIPS.read_text())
-    failed, summary = findings(template, checkov)
+    failed: list[tuple[str, str, str]] = []
+    summary: dict[str, Any] = {"passed": 0, "failed": 0, "resource_count": 0}
+    for template in templates:
+        found, counts = findings(template, checkov)
+        failed += found
+        summary = {key: summary[key] + counts[key] for key in summary} | {
+            "checkov_version": counts["checkov_version"]}
     problems, used = [], set()
     for check_id, resource, name in failed:
         skip = accepted.get(check_id)
@@ -56,4 +64,4 @@ def main(template: str, checkov: str = "checkov") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:]))

@@ -34,6 +34,7 @@ import firebase_admin
 from firebase_admin import auth as firebase_auth
 from firebase_admin import exceptions as firebase_exceptions
 
+from billing.edge import require_edge_origin
 from billing.errors import AuthProviderUnavailable, NotAuthenticated, NotStaff
 from billing.settings import settings
 
@@ -187,6 +188,8 @@ def _tenant_of(claims: Mapping[str, Any]) -> str | None:
 
 
 def authenticated_uid(headers: Mapping[str, str]) -> str:
+    """The caller's Firebase uid; first of all, the request must have come through the edge (billing.edge)."""
+    require_edge_origin(headers)
     return verify_id_token(bearer_token(headers))
 
 
@@ -194,7 +197,9 @@ def authenticated_staff(headers: Mapping[str, str]) -> StaffMember:
     """The staff member a valid ID token names: NotAuthenticated as for the client routes, NotStaff (403) for a
     valid token without the claim. A revoked claim lasts until the token expires (an hour at most), or, with a
     service account configured, until the revocation check (scripts/staff_claims.py revoke also revokes the
-    user's tokens): at most five minutes."""
+    user's tokens): at most five minutes. First of all, the request must have come through the edge
+    (billing.edge), as on the client routes."""
+    require_edge_origin(headers)
     verified = _verified_token(bearer_token(headers))
     if not verified.staff:
         raise NotStaff()

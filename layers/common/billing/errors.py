@@ -37,6 +37,14 @@ class AmbiguousContact(NoContact):
     public_message = "this account matches several client contacts; ask the portal's support"
 
 
+class NotThroughEdge(BillingError):
+    """A client-route request that did not come through the deployment's edge (CloudFront and its per-caller
+    limits): sent to the HTTP API's own address, around them."""
+
+    status_code = 403
+    public_message = "forbidden"
+
+
 class NotStaff(BillingError):
     """A valid token without the staff claim on a staff route."""
 
