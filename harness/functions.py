@@ -22,6 +22,7 @@ class Functions:
     stripe_webhook: Invoke
     reconcile: Invoke
     stripe_event_retention: Invoke
+    notifier: Invoke
 
 
 def load_all() -> Functions:
@@ -33,6 +34,7 @@ def load_all() -> Functions:
         stripe_webhook=handlers["StripeWebhookFunction"],
         reconcile=handlers["ReconcileFunction"],
         stripe_event_retention=handlers["StripeEventRetentionFunction"],
+        notifier=handlers["NotifierFunction"],
     )
 
 

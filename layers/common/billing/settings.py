@@ -27,6 +27,7 @@ class Need(Enum):
     PORTAL = "portal"
     RECONCILIATION = "reconciliation"
     EVENT_RETENTION = "event_retention"
+    NOTIFICATIONS = "notifications"
 
 
 # Stripe retries a delivery for 3 days, reconciliation re-applies early refunds for 7, and Stripe's API lists
@@ -51,6 +52,10 @@ class Settings:
     event_retention_days: int | None = None
     stripe_mode: str | None = None  # "test" or "live": Stripe events of the other mode are never applied
     mismatched_payment_policy: str = "refund"  # or "hold": what becomes of a payment that cannot settle its invoice
+    email_from_address: str | None = None  # the SES identity the notifier sends from
+    ses_configuration_set: str | None = None
+    email_capture_dir: str | None = None  # local runs: messages written here instead of sent (billing/email_sender.py)
+    notification_max_attempts: int | None = None
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
@@ -126,6 +131,15 @@ def _event_retention(environ: Mapping[str, str], _values: dict[str, Any], proble
                                                       minimum=MIN_EVENT_RETENTION_DAYS)}
 
 
+def _notifications(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    sender = _required("EMAIL_FROM_ADDRESS", environ.get("EMAIL_FROM_ADDRESS"), problems)
+    capture_dir = environ.get("EMAIL_CAPTURE_DIR") or None
+    problems += config_rules.email_capture_problems(capture_dir, sender)
+    return {"email_from_address": sender, "ses_configuration_set": environ.get("SES_CONFIGURATION_SET") or None,
+            "email_capture_dir": capture_dir,
+            "notification_max_attempts": _positive_integer("NOTIFICATION_MAX_ATTEMPTS", environ, problems)}
+
+
 STRIPE_MODES = ("test", "live")
 MISMATCHED_PAYMENT_POLICIES = ("refund", "hold")
 
@@ -162,6 +176,7 @@ _READERS: tuple[tuple[frozenset[Need], Reader], ...] = (
     (frozenset({Need.PORTAL}), _portal),
     (frozenset({Need.RECONCILIATION}), _reconciliation),
     (frozenset({Need.EVENT_RETENTION}), _event_retention),
+    (frozenset({Need.NOTIFICATIONS}), _notifications),
 )
 
 
