@@ -127,6 +127,7 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "EMAIL_FROM_ADDRESS": EMAIL_FROM_ADDRESS,
             "SES_CONFIGURATION_SET": "billing-notifications",
             "NOTIFICATION_MAX_ATTEMPTS": "3",
+            "NOTIFICATION_BATCH_SIZE": "50",
         }
     )
 

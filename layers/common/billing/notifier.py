@@ -33,7 +33,6 @@ from billing.repository.sql import utc_now
 from billing.schema import NotificationStatus
 from billing.settings import settings
 
-BATCH_SIZE = 50
 # Longer than the notifier's timeout (template.yaml): a run still alive never loses its claim to another.
 CLAIM_LEASE = timedelta(minutes=5)
 RETRY_BASE = timedelta(minutes=1)
@@ -42,11 +41,12 @@ THROTTLED_PAUSE = timedelta(minutes=1)
 FAILED_METRIC = "NotificationFailed"
 
 
-def deliver_due_notifications(sender: EmailSender | None = None, *, limit: int = BATCH_SIZE) -> dict[str, int]:
-    """One run: the outcomes of the rows it claimed, counted ("sent", "retry", "failed", "skipped", "deferred")."""
+def deliver_due_notifications(sender: EmailSender | None = None) -> dict[str, int]:
+    """One run: the outcomes of the rows it claimed (at most NOTIFICATION_BATCH_SIZE), counted ("sent", "retry",
+    "failed", "skipped", "deferred")."""
     sender = sender or configured_sender()
     with transaction() as conn:
-        claimed = claim_due(conn, limit=limit, lease=CLAIM_LEASE)
+        claimed = claim_due(conn, limit=settings().notification_batch_size or 1, lease=CLAIM_LEASE)
         found = recipients(conn, (record.contact_id for record in claimed))
     outcomes: Counter[str] = Counter()
     throttled = False

@@ -56,6 +56,7 @@ class Settings:
     ses_configuration_set: str | None = None
     email_capture_dir: str | None = None  # local runs: messages written here instead of sent (billing/email_sender.py)
     notification_max_attempts: int | None = None
+    notification_batch_size: int | None = None  # rows one notifier run claims
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
@@ -137,7 +138,8 @@ def _notifications(environ: Mapping[str, str], _values: dict[str, Any], problems
     problems += config_rules.email_capture_problems(capture_dir, sender)
     return {"email_from_address": sender, "ses_configuration_set": environ.get("SES_CONFIGURATION_SET") or None,
             "email_capture_dir": capture_dir,
-            "notification_max_attempts": _positive_integer("NOTIFICATION_MAX_ATTEMPTS", environ, problems)}
+            "notification_max_attempts": _positive_integer("NOTIFICATION_MAX_ATTEMPTS", environ, problems),
+            "notification_batch_size": _positive_integer("NOTIFICATION_BATCH_SIZE", environ, problems)}
 
 
 STRIPE_MODES = ("test", "live")
