@@ -133,6 +133,8 @@ def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: 
         *[f"  Schedule   {schedule.function} every {schedule_seconds:g} s ({schedule.expression} on AWS)"
           for schedule in scheduled_functions()],
         f"  Database   {shown_database} (migrated to head, {seeded})",
+        f"  Email      captured, not sent: {stack.environment['EMAIL_CAPTURE_DIR']}/<id>.html|.txt|.eml|.json "
+        "(NotifierFunction, from the outbox)",
         f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
         "`make token CONTACT=bob` prints an ID token",
         f"  SAM        {env_vars_file.relative_to(ROOT) if env_vars_file.is_relative_to(ROOT) else env_vars_file}: "
