@@ -81,7 +81,8 @@ def stripe_problems(environ: Mapping[str, str], stripe_secret_key: str | None) -
 
 def local_switches(environ: Mapping[str, str]) -> list[str]:
     """The settings present that only a local run should have, named."""
-    found = [name for name in ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE") if environ.get(name)]
+    found = [name for name in ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE", "EMAIL_CAPTURE_DIR")
+             if environ.get(name)]
     if environ.get("AWS_SAM_LOCAL"):
         found.append("AWS_SAM_LOCAL")
     if (environ.get("FIREBASE_PROJECT_ID") or "").startswith(DEMO_PROJECT_PREFIX):
