@@ -12,8 +12,9 @@ PATH := $(CURDIR)/$(BIN):$(PATH)
 	unapplied-payments test-prisma
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/invoice_pdf/requirements.txt
 	@echo "make: installing $(VENV) (requirements-dev.txt) ..." >&2
+	@scripts/install_fonts.sh >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
 	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
 	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt >&2

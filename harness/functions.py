@@ -23,6 +23,7 @@ class Functions:
     reconcile: Invoke
     stripe_event_retention: Invoke
     notifier: Invoke
+    invoice_pdf: Invoke
 
 
 def load_all() -> Functions:
@@ -35,6 +36,7 @@ def load_all() -> Functions:
         reconcile=handlers["ReconcileFunction"],
         stripe_event_retention=handlers["StripeEventRetentionFunction"],
         notifier=handlers["NotifierFunction"],
+        invoice_pdf=handlers["InvoicePdfFunction"],
     )
 
 
