@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 from harness.database import ROOT
 from harness.events import client_request, decode
+from tests.support.images import check_committed_image
 
 
 def get_pdf(functions, token_issuer, contact, invoice_id: str) -> dict:
@@ -101,3 +102,25 @@ def test_every_status_is_written_out(world, functions, token_issuer, db, status)
     invoice_id = world.invoice(acme, status=status)
     text = pdf_text(get_pdf(functions, token_issuer, alice, invoice_id))
     assert {"processing": "Payment processing", "failed": "Payment failed", "refunded": "Refunded"}[status] in text
+
+
+PDF_PAGE_IMAGE = ROOT / "docs" / "screenshots" / "invoice-pdf.png"
+
+
+def test_the_pdf_page_in_the_docs_is_what_the_function_renders(world, functions, token_issuer, db, tmp_path) -> None:
+    # A paid invoice with fixed dates, so the page is the same on every run
+    acme = world.company("株式会社アクメ (Acme Japan KK)")
+    alice = world.contact(acme, email="alice@acme.example")
+    invoice_id = world.invoice(acme, "150000", currency="JPY", due="2026-12-31T00:00:00+00:00",
+                               description="Phase 1 - Foundation")
+    db('UPDATE "Invoice" SET "invoiceNumber" = \'INV-2026-0042\', trigger = \'Kickoff\', status = \'paid\', '
+       '"paidAt" = \'2026-12-02T10:30:00+00:00\', "paidByContactId" = :payer WHERE id = :id',
+       payer=alice.id, id=invoice_id)
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(base64.b64decode(get_pdf(functions, token_issuer, alice, invoice_id)["body"]))
+
+    # The first page, as poppler's pdftoppm draws it (scripts/install_fonts.sh installs it)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(tmp_path / "page")], check=True)
+
+    check_committed_image((tmp_path / "page.png").read_bytes(), PDF_PAGE_IMAGE)
