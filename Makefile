@@ -139,6 +139,12 @@ ci: lint test cfn smoke
 bench: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench $(BENCH_ARGS)
 
+## The invoice PDF function's cold start and warm p50 beside the list route's, measured in one run (the built
+## functions); BENCH_ARGS=--write puts the rows into docs/PERFORMANCE.md. A minute or two.
+.PHONY: bench-pdf
+bench-pdf: dev-env
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.pdf $(BENCH_ARGS)
+
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm
 storm: dev-env
