@@ -71,6 +71,7 @@ dev demo invoke doctor token sign seed stripe-events unapplied-payments: export 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
 test: dev-env
+	@scripts/install_fonts.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## The fast layer alone (tests/unit): the pure pieces, table-driven, no database, no double, no socket; seconds.
@@ -125,6 +126,7 @@ cfn: dev-env
 	$(BIN)/sam validate --lint
 
 build: dev-env
+	@scripts/install_fonts.sh
 	$(BIN)/sam build
 
 ## Import each built function with only the built layer on its path and invoke it with its events/ sample.

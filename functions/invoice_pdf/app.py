@@ -6,11 +6,11 @@ from billing.http import ApiRequest, FileResponse, endpoint, path_parameter
 from billing.invoices import invoice_document
 from billing.settings import Need, configure
 from billing.snapstart import register_runtime_hooks
-from invoice_pdf import fonts, render_invoice_pdf
+from invoice_pdf import prepare, render_invoice_pdf
 
 configure(Need.DATABASE, Need.FIREBASE)
 register_runtime_hooks()
-fonts()  # at init (and into the SnapStart snapshot): a missing font fails the cold start
+prepare()  # at init (and into the SnapStart snapshot): a missing font fails the cold start
 
 
 @endpoint
