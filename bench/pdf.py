@@ -11,11 +11,13 @@ rows, and `--write` puts them into docs/PERFORMANCE.md's section "The invoice PD
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +81,19 @@ def event(stack: LocalStack, route: str) -> dict[str, Any]:
     return client_request(route, token, invoiceId=INVOICE) if route == "invoice_pdf" else client_request(route, token)
 
 
+def _first(stack: LocalStack, route: str, _run: int) -> dict[str, Any]:
+    return event(stack, route)
+
+
 def paths(route: str) -> tuple[str, ...]:
     return (str(BUILD / FUNCTIONS[route]), str(BUILD / "CommonLayer" / "python"), str(RUNTIME))
 
 
 def measure(stack: LocalStack, cold_runs: int, warm_iterations: int, warmup: int) -> dict[str, Any]:
     environment = {**stack.environment("ours"), **LAMBDA_ENVIRONMENT}
-    starts = {route: (Start("cold", paths(route), "lambda_handler", environment),
-                      lambda _run, route=route: event(stack, route)) for route in FUNCTIONS}
+    starts: dict[str, tuple[Start, Callable[[int], dict[str, Any] | None]]] = {
+        route: (Start("cold", paths(route), "lambda_handler", environment), functools.partial(_first, stack, route))
+        for route in FUNCTIONS}
     log(f"cold starts: {', '.join(FUNCTIONS)} ({cold_runs} runs each, interleaved)")
 
     def check(name: str, result: dict[str, Any]) -> None:
@@ -135,7 +142,8 @@ def rows(figures: dict[str, Any], command: str) -> str:
     for route, logical_id in FUNCTIONS.items():
         f = figures[route]
         answer = f"PDF, {f['file_bytes'] / 1000:.0f} kB" if f.get("file_bytes") else "JSON, 1 invoice"
-        lines.append(f"| {logical_id} | {f['cold_ms']:.0f} ms | {f['import_ms']:.0f} ms | {f['first_request_ms']:.0f} ms"
+        lines.append(f"| {logical_id} | {f['cold_ms']:.0f} ms | {f['import_ms']:.0f} ms "
+                     f"| {f['first_request_ms']:.0f} ms"
                      f" | {f['p50']:.1f} / {f['p99']:.1f} ms | {built_size_mb(route):.0f} MB | {answer} |")
     return "\n".join(lines) + "\n"
 

@@ -8,8 +8,8 @@ Nothing is written twice: a route or handler added to the template is served loc
 from __future__ import annotations
 
 import importlib.util
-import sys
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache

@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
-from moto.core import DEFAULT_ACCOUNT_ID
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from billing import email_sender
 from billing.db import transaction
@@ -205,7 +205,7 @@ def throttle(client: Any, times: int, code: str = "TooManyRequestsException", st
             calls.append(1)
             if len(calls) <= times:
                 body = json.dumps({"message": "Maximum sending rate exceeded."}).encode()
-                return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, _Raw(body))
+                return AWSResponse(request.url, status, HTTPHeaders.from_dict({"x-amzn-ErrorType": code}), _Raw(body))
         return botocore_stubber(request=request, **kwargs)
 
     client.meta.events.unregister("before-send", botocore_stubber)

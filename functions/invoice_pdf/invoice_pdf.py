@@ -26,7 +26,8 @@ from billing.money import format_amount
 _HERE = Path(__file__).resolve().parent
 # `sam build` copies the Japanese font next to this file (functions/invoice_pdf/Makefile); a development machine has
 # it where Debian's fonts-ipaexfont-gothic puts it (scripts/install_fonts.sh).
-JAPANESE_FONT_CANDIDATES = (_HERE / "fonts" / "ipaexg.ttf", Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"))
+JAPANESE_FONT_CANDIDATES = (_HERE / "fonts" / "ipaexg.ttf",
+                            Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"))
 
 _STATUS_LABELS = {"pending": "Awaiting payment", "processing": "Payment processing (bank debit)",
                   "paid": "Paid", "failed": "Payment failed: payable again", "refunded": "Refunded"}

@@ -104,7 +104,8 @@ def _failed_attempt(record: NotificationRecord, error: SendFailed) -> str:
     if error.permanent or record.attempts >= max_attempts:
         _settle(record, NotificationStatus.FAILED, error=error.code)
         # No dimension but the service's: the template's alarm watches the one metric, whatever the kind.
-        surface(FAILED_METRIC, "notification failed", kind=record.kind, notification_id=record.id, invoice_id=record.invoice_id, attempts=record.attempts, error=error.code)
+        surface(FAILED_METRIC, "notification failed", kind=record.kind, notification_id=record.id,
+                invoice_id=record.invoice_id, attempts=record.attempts, error=error.code)
         return "failed"
     _settle(record, NotificationStatus.PENDING, error=error.code, next_attempt_in=retry_delay(record.attempts))
     logger.info("notification will be retried", extra={"notification_id": record.id, "error": error.code,
@@ -114,7 +115,8 @@ def _failed_attempt(record: NotificationRecord, error: SendFailed) -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """After the `attempts`-th failed attempt: 1, 2, 4 ... minutes, at most RETRY_MAX."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    delay: timedelta = RETRY_BASE * 2 ** max(attempts - 1, 0)
+    return min(delay, RETRY_MAX)
 
 
 def _settle(record: NotificationRecord, status: NotificationStatus, *, message_id: str | None = None,
