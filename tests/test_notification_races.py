@@ -10,8 +10,7 @@ from collections import Counter
 import pytest
 
 from harness.parallel import invoke_in_processes
-from harness.transitions import transition_log
-from tests.support.races import assert_each_invoice_paid_once, verify_and_webhook_race
+from tests.support.races import run_verify_and_webhook_race
 
 RACES = {
     "postgresql": {"invoices": 12, "deliveries": 3, "verifies_per_payer": 2, "seed": 17, "processes": 4,
@@ -27,13 +26,8 @@ def test_racing_deliveries_and_parallel_notifiers_send_one_email_per_event_and_r
     world, api, stripe_double, token_issuer, db, db_engine, database, tmp_path, monkeypatch
 ) -> None:
     race = RACES[database.name]
-    # Given invoices paid at Stripe, their events delivered three times while both payers call verify
-    jobs, expected_payer = verify_and_webhook_race(world, api, stripe_double, token_issuer, invoices=race["invoices"],
-                                                   deliveries=race["deliveries"],
-                                                   verifies_per_payer=race["verifies_per_payer"], seed=race["seed"])
-    with transition_log(db_engine):
-        responses = invoke_in_processes(jobs, token_issuer.certificates(), processes=race["processes"])
-        assert_each_invoice_paid_once(db, responses, expected_payer)
+    # Given invoices paid at Stripe, their events delivered three times while both payers call verify, in processes
+    _, expected_payer = run_verify_and_webhook_race(world, api, stripe_double, token_issuer, db, db_engine, race)
 
     # Then one outbox row per invoice, to its payer
     rows = db('SELECT id, kind, "invoiceId", "contactId" FROM "Notification"')
