@@ -43,6 +43,7 @@ def test_the_routes_are_the_templates() -> None:
         ("GET /api/client/billing", "ListInvoicesFunction", True),
         ("POST /api/client/billing/{invoiceId}/checkout", "CreateCheckoutFunction", True),
         ("GET /api/client/billing/{invoiceId}/verify/{sessionId}", "VerifySessionFunction", True),
+        ("GET /api/client/billing/{invoiceId}/pdf", "InvoicePdfFunction", True),
         ("POST /api/webhook/stripe", "StripeWebhookFunction", False),
     }
     assert [r.path for r in function_url_routes()] == ["/api/webhook/stripe"]

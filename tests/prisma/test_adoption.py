@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from billing.adoption import PORTAL_TABLES, PROJECT_TABLES
+from billing.adoption import PORTAL_TABLES, PROJECT_TABLES, tables_present
 from billing.schema import metadata
 from harness.database import ROOT, drop_database
 from tests.prisma.portal import (
@@ -168,14 +168,15 @@ def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_th
     """)
     engine = create_engine(new_database)
     with engine.connect() as conn:
-        keys_before = {t.name: inspect(conn).get_foreign_keys(t.name) for t in PROJECT_TABLES}
+        keys_before = {t.name: inspect(conn).get_foreign_keys(t.name) for t in tables_present(inspect(conn),
+                                                                                             PROJECT_TABLES)}
     engine.dispose()
     assert any(keys_before.values())  # the fixture is the schema of that time
 
     upgraded = alembic_upgrade_head(new_database)
 
     assert upgraded.returncode == 0, upgraded.stderr
-    assert f"0003_money_safety -> {HEAD}" in upgraded.stderr
+    assert "0003_money_safety -> 0004_portal_adoption" in upgraded.stderr
     assert scalar(new_database, "SELECT version_num FROM alembic_version") == HEAD
     assert differences_from_the_schema(new_database) == []
     portal = {table.name for table in PORTAL_TABLES}
