@@ -26,8 +26,9 @@ def test_every_kind_renders_subject_text_and_escaped_html(kind: str) -> None:
 
 
 def test_only_the_receipt_links_the_paid_pdf_and_only_announcements_say_how_to_opt_out() -> None:
-    rendered = {kind: render(kind, PAYLOAD | {"refundedAmount": "1", "refundedCurrency": "KWD"},
-                             portal_url="https://p.example.com", payer_name=None, non_essential=kind == "invoice_issued")
+    payload = PAYLOAD | {"refundedAmount": "1", "refundedCurrency": "KWD"}
+    rendered = {kind: render(kind, payload, portal_url="https://p.example.com", payer_name=None,
+                             non_essential=kind == "invoice_issued")
                 for kind in ("invoice_issued", "payment_succeeded", "payment_failed", "refund_made")}
     assert [k for k, e in rendered.items() if "dashboard?pdf=inv_1" in e.text] == ["payment_succeeded"]
     assert [k for k, e in rendered.items() if "turn off" in e.text] == ["invoice_issued"]
