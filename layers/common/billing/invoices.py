@@ -78,8 +78,8 @@ def invoice_document(firebase_uid: str, invoice_id: str) -> InvoiceDocument:
     with transaction() as conn:
         _, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id)
         company = company_of_invoice(conn, invoice.id)
-        payer = recipients(conn, [invoice.paid_by_contact_id]).get(invoice.paid_by_contact_id or "") \
-            if invoice.paid_by_contact_id else None
+        payer_id = invoice.paid_by_contact_id
+        payer = recipients(conn, [payer_id]).get(payer_id) if payer_id else None
     return InvoiceDocument(
         company_name=company[1] if company else None, invoice_number=invoice.invoice_number,
         description=invoice.description, trigger=invoice.trigger, amount=invoice.amount, currency=invoice.currency,
