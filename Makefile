@@ -102,7 +102,7 @@ $(PRISMA_NODE)/node_modules/.installed: $(PRISMA_NODE)/package-lock.json
 	@touch $@
 
 test-prisma: dev-env $(PRISMA_NODE)/node_modules/.installed
-	$(BIN)/python -m pytest tests/prisma/cli
+	$(BIN)/python -m pytest -m prisma tests/prisma/cli tests/prisma/test_core_flows_on_prisma.py
 
 ## Lambda runs 3.13, and the code also runs on 3.11+: the suite once more on Python 3.11 when the machine has it.
 PYTHON311 ?= $(shell PYENV_VERSION=3.11.7 python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3.11)

@@ -57,6 +57,8 @@ def install(database_port: int, keep_sql: bool = True) -> Counters:
     def _count_connection(dbapi_connection: Any, record: Any) -> None:
         COUNTERS.connections += 1
 
+    # The ignores below are the instrumentation itself: a private attribute of the stdlib's socket wrapper, a
+    # marker attribute cached on it, and the stdlib's and requests' methods replaced by timed ones.
     def is_database(raw: socket.SocketIO) -> bool:
         port = getattr(raw, "_bench_peer_port", None)
         if port is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import io
 import json
 import socket
 import socketserver
@@ -106,9 +107,9 @@ class GoogleCertificateEndpoint:
             "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
         }
 
-    def _serve(self, connection: socket.socket, reader: object) -> None:
-        request_line = reader.readline().decode("latin-1")  # type: ignore[attr-defined]
-        while reader.readline() not in (b"\r\n", b"\n", b""):  # type: ignore[attr-defined]
+    def _serve(self, connection: socket.socket, reader: io.BufferedIOBase) -> None:
+        request_line = reader.readline().decode("latin-1")
+        while reader.readline() not in (b"\r\n", b"\n", b""):
             pass
         if request_line.split()[:2] != ["CONNECT", f"{GOOGLE_HOST}:443"]:
             connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")

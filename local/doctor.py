@@ -23,7 +23,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from billing import config_rules
@@ -95,14 +95,14 @@ def _local_only(environ: Mapping[str, str]) -> list[Finding]:
 
 def _resolved(environ: Mapping[str, str]) -> Settings:
     """Every setting that can be read, each need on its own (a missing one is reported above)."""
-    values: dict[str, object] = {}
+    resolved = Settings()
     for need in Need:
         try:
             loaded = load_settings(frozenset({need}), environ)
         except ConfigurationError:
             continue
-        values |= {name: value for name, value in vars(loaded).items() if value is not None}
-    return Settings(**values)  # type: ignore[arg-type]
+        resolved = replace(resolved, **{name: value for name, value in vars(loaded).items() if value is not None})
+    return resolved
 
 
 def _mode(value: str | None, pattern: re.Pattern[str], group: int) -> str | None:

@@ -214,7 +214,8 @@ def pdf_text(response: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # keep order with the children's output
+    if hasattr(sys.stdout, "reconfigure"):  # a text stream's (not every stand-in for stdout has it)
+        sys.stdout.reconfigure(line_buffering=True)  # keep order with the children's output
     database_url = create_database(f"smoke_{os.getpid()}")
     port = free_port()
     double = subprocess.Popen([sys.executable, "-m", "stripe_double", "--port", str(port)], cwd=ROOT)

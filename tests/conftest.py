@@ -43,7 +43,7 @@ _MARKED_DIRECTORIES = {"e2e": pytest.mark.e2e, "browser": pytest.mark.browser, "
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests = Path(__file__).parent
     for item in items:
         if not item.path.is_relative_to(tests):
@@ -52,6 +52,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for directory, marker in _MARKED_DIRECTORIES.items():
             if relative.is_relative_to(directory):
                 item.add_marker(marker)
+    # Prisma from npm only when asked for (`-m prisma`, make test-prisma): the rest of the suite needs no npm.
+    if "prisma" not in (config.option.markexpr or ""):
+        needs_npm = [item for item in items if item.get_closest_marker("prisma")]
+        if needs_npm:
+            config.hook.pytest_deselected(items=needs_npm)
+            items[:] = [item for item in items if not item.get_closest_marker("prisma")]
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +149,11 @@ def password_postgres() -> Iterator[PasswordPostgres]:
 # ----- the database: PostgreSQL, or each database the module names (pytest.mark.engines) -----------------------
 
 # The suite's PostgreSQL database; SQLite, the local default (`make dev`); the portal's database as Prisma builds it
-# (PostgreSQL with a double precision "amount" and timestamps without time zone), adopted by `alembic upgrade head`.
-ENGINES = ("postgresql", "sqlite", "prisma")
+# (PostgreSQL with a double precision "amount" and timestamps without time zone), adopted by `alembic upgrade head`:
+# from the committed SQL ("prisma"), or built by the Prisma CLI from npm ("prisma_cli": marked prisma, so only
+# `-m prisma`, make test-prisma, runs it).
+ENGINES = ("postgresql", "sqlite", "prisma", "prisma_cli")
+_NEEDS_NPM = ("prisma_cli",)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -157,7 +166,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     unknown = set(marker.args) - set(ENGINES)
     if unknown:
         raise pytest.UsageError(f"unknown database engines {sorted(unknown)}; engines: {ENGINES}")
-    metafunc.parametrize("database", marker.args, indirect=True, scope="module")
+    params = [pytest.param(name, marks=pytest.mark.prisma) if name in _NEEDS_NPM else name for name in marker.args]
+    metafunc.parametrize("database", params, indirect=True, scope="module")
 
 
 @dataclass

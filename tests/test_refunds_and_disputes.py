@@ -132,11 +132,12 @@ def test_a_dispute_that_overtakes_its_payment_is_recorded_by_reconciliation(
 # ----- adjustments of payments that are not the invoice's own (issue 9, case 1) ---------------------------------
 
 
-def _payment_made_elsewhere(stripe_double, invoice_id: str, contact_id: str, amount: int = 50_000) -> str:
-    """A payment at Stripe whose metadata names our invoice but that no checkout of ours made (another integration
-    on the account, a copied link): its PaymentIntent."""
+def _payment_made_elsewhere(stripe_double, invoice_id: str | None, contact_id: str | None, amount: int = 50_000
+                            ) -> str:
+    """A payment at Stripe whose metadata names our invoice (or, with None, none) but that no checkout of ours made
+    (another integration on the account, a copied link): its PaymentIntent."""
     elsewhere = stripe.StripeClient("sk_test_another_integration", base_addresses={"api": stripe_double.url})
-    metadata = {"invoiceId": invoice_id, "contactId": contact_id}
+    metadata: dict[str, str] = {"invoiceId": invoice_id, "contactId": str(contact_id)} if invoice_id else {}
     session = elsewhere.v1.checkout.sessions.create(params={
         "mode": "payment", "ui_mode": "embedded_page", "return_url": "https://elsewhere.example.test/done",
         "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount,
@@ -163,22 +164,90 @@ def test_a_refund_of_another_payment_never_moves_the_invoice(
     assert row == {"status": "paid", "stripePaymentIntentId": own_payment}
     assert db('SELECT "invoiceId", "paymentIntentId", kind, status FROM "PaymentAdjustment"') == [
         {"invoiceId": None, "paymentIntentId": other_payment, "kind": "refund", "status": "full"}]
-    assert db('SELECT outcome FROM "StripeEvent" WHERE id = :id', id=refunded["id"]) == [
+    _surfaced_as_another_payments(db, caplog, capsys, refunded["id"], invoice_id, other_payment, "refund")
+
+
+def _surfaced_as_another_payments(db, caplog, capsys, event_id, invoice_id, payment_intent, kind) -> None:
+    assert db('SELECT outcome FROM "StripeEvent" WHERE id = :id', id=event_id) == [
         {"outcome": "adjustment_of_other_payment"}]
     (warning,) = [w for w in warnings_logged(caplog) if w[0] == "adjustment of a payment that is not its invoice's"]
-    assert (warning[1]["payment_intent_id"], warning[1]["named_invoice_id"]) == (other_payment, invoice_id)
-    assert {"name": "AdjustmentOfOtherPayment", "unit": "Count", "kind": "refund", "service": "billing"} in (
+    assert (warning[1]["payment_intent_id"], warning[1]["named_invoice_id"]) == (payment_intent, invoice_id)
+    assert {"name": "AdjustmentOfOtherPayment", "unit": "Count", "kind": kind, "service": "billing"} in (
         emitted_metrics(capsys.readouterr().out))
 
 
-def test_a_dispute_of_another_payment_is_not_put_on_the_invoice(paid_invoice, api, stripe_double, db) -> None:
+def test_a_dispute_of_another_payment_is_recorded_against_that_payment_by_reconciliation(
+    paid_invoice, api, stripe_double, functions, db, capsys, caplog
+) -> None:
+    """Found: a dispute carries no invoice metadata, so a dispute of another payment ended `unknown_invoice` and was
+    never recorded or surfaced. The webhook holds no Stripe key; reconciliation asks Stripe for the PaymentIntent."""
+    invoice_id, own_payment = paid_invoice
+    payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
+    other_payment = _payment_made_elsewhere(stripe_double, invoice_id, payer)
+    (disputed,) = stripe_double.dispute(other_payment)
+    assert api.deliver(disputed) == (200, {"received": True, "outcome": "unknown_invoice"})
+    capsys.readouterr()
+
+    report = functions.reconcile({}, None)
+
+    assert report["outcomes"] == {"event_adjustment_of_other_payment": 1}
+    row = db('SELECT status, "stripePaymentIntentId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]
+    assert row == {"status": "paid", "stripePaymentIntentId": own_payment}
+    assert db('SELECT "invoiceId", "paymentIntentId", kind, status FROM "PaymentAdjustment"') == [
+        {"invoiceId": None, "paymentIntentId": other_payment, "kind": "dispute", "status": "needs_response"}]
+    _surfaced_as_another_payments(db, caplog, capsys, disputed["id"], invoice_id, other_payment, "dispute")
+    assert functions.reconcile({}, None)["outcomes"] == {}  # applied once
+
+
+def test_stripe_down_when_asked_for_the_disputed_payment_leaves_the_dispute_for_the_next_run(
+    paid_invoice, api, stripe_double, functions, db
+) -> None:
     invoice_id, _ = paid_invoice
     payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
-    (disputed,) = stripe_double.dispute(_payment_made_elsewhere(stripe_double, invoice_id, payer))
+    other_payment = _payment_made_elsewhere(stripe_double, invoice_id, payer)
+    (disputed,) = stripe_double.dispute(other_payment)
+    api.deliver(disputed)
+    stripe_double.fail_next(3, status=503, path_prefix="/v1/payment_intents")
+
+    assert functions.reconcile({}, None)["outcomes"] == {"event_unknown_invoice": 1}
+    assert db('SELECT * FROM "PaymentAdjustment"') == []
+    assert functions.reconcile({}, None)["outcomes"] == {"event_adjustment_of_other_payment": 1}
+
+
+def test_a_dispute_of_another_payment_whose_webhook_never_came_is_recorded_from_the_events_list(
+    paid_invoice, stripe_double, functions, db, capsys, caplog
+) -> None:
+    invoice_id, _ = paid_invoice
+    payer = db('SELECT "paidByContactId" FROM "Invoice" WHERE id = :id', id=invoice_id)[0]["paidByContactId"]
+    other_payment = _payment_made_elsewhere(stripe_double, invoice_id, payer)
+    # Disputes come weeks after the payment: its own event has left Stripe's 30 days of history (within them, the
+    # list brings it, the payment is set aside as unapplied and the dispute is recorded against it as such)
+    stripe_double.backdate_events(31 * 24 * 3600)
+    (disputed,) = stripe_double.dispute(other_payment)  # never delivered
+    stripe_double.backdate_events(3600)  # past the window reconciliation leaves to the webhook
+    capsys.readouterr()
+
+    report = functions.reconcile({}, None)
+
+    # the list's event goes through the inbox as a delivery would, then is applied with its PaymentIntent
+    assert report["recovered_events"] == {"unknown_invoice": 1}
+    assert report["outcomes"] == {"event_adjustment_of_other_payment": 1}
+    assert db('SELECT "invoiceId", "paymentIntentId", kind FROM "PaymentAdjustment"') == [
+        {"invoiceId": None, "paymentIntentId": other_payment, "kind": "dispute"}]
+    assert status_of(db, invoice_id) == "paid"
+    _surfaced_as_another_payments(db, caplog, capsys, disputed["id"], invoice_id, other_payment, "dispute")
+
+
+def test_a_dispute_of_a_payment_naming_no_invoice_of_ours_stays_acknowledged(
+    paid_invoice, api, stripe_double, functions, db
+) -> None:
+    (disputed,) = stripe_double.dispute(_payment_made_elsewhere(stripe_double, None, None))
 
     assert api.deliver(disputed)[1]["outcome"] == "unknown_invoice"
+    assert functions.reconcile({}, None)["outcomes"] == {"event_unknown_invoice": 1}
     assert db('SELECT * FROM "PaymentAdjustment"') == []
-    assert status_of(db, invoice_id) == "paid"
+    assert db('SELECT outcome FROM "StripeEvent" WHERE id = :id', id=disputed["id"]) == [
+        {"outcome": "unknown_invoice"}]
 
 
 def test_a_stored_refund_reapplied_by_reconciliation_never_moves_an_invoice_paid_by_another_payment(

@@ -187,3 +187,44 @@ def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_th
         assert conn.execute(text('SELECT "invoiceId" FROM "CheckoutSession"')).scalar() == "inv"
         conn.execute(text("""DELETE FROM "Contact" WHERE id = 'ct'"""))  # the portal's delete, refused before
     engine.dispose()
+
+
+def test_the_upgrade_never_waits_long_for_a_lock_on_the_portals_tables_and_succeeds_when_run_again(
+        new_database: str) -> None:
+    """Found: dropping a foreign key takes an ACCESS EXCLUSIVE lock on the table it references, here the portal's
+    "Contact" and "Invoice". Behind a portal transaction still open on "Contact", the upgrade waited without end,
+    and every query of the portal on "Contact" queued behind it."""
+    run_script(new_database, SCHEMA_AT_0003.read_text() + """
+        SELECT pg_catalog.set_config('search_path', 'public', false);
+        INSERT INTO alembic_version VALUES ('0003_money_safety');""")  # an earlier version's database
+    schema_before = schema_dump(new_database)
+    assert "StripeCustomer_contactId_fkey" in schema_before  # a foreign key into "Contact" to drop
+    portal = create_engine(new_database)
+    try:
+        # Given a transaction of the portal that has read "Contact" and is still open (it holds ACCESS SHARE)
+        with portal.connect() as holder:
+            holder.begin()
+            holder.execute(text('SELECT count(*) FROM "Contact"'))
+
+            # When the operator upgrades meanwhile (a wait without end would be a timeout of the subprocess)
+            refused = alembic_upgrade_head(new_database)
+
+            # Then it stops by itself while the lock is still held, says why and what to do, and changed nothing
+            assert holder.execute(text("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                                       """AND relation = CAST('"Contact"' AS regclass)""")).scalar() == 1
+            holder.rollback()
+    finally:
+        portal.dispose()
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    assert 'foreign keys into the portal\'s "Contact"' in refused.stderr
+    assert "nothing was changed. Run `alembic upgrade head` again" in refused.stderr
+    assert scalar(new_database, "SELECT version_num FROM alembic_version") == "0003_money_safety"
+    assert schema_dump(new_database) == schema_before  # its foreign keys included
+
+    # And run again once the portal's transaction has ended, it succeeds
+    retried = alembic_upgrade_head(new_database)
+
+    assert retried.returncode == 0, retried.stderr
+    assert scalar(new_database, "SELECT version_num FROM alembic_version") == HEAD
+    assert differences_from_the_schema(new_database) == []

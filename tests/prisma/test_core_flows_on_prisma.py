@@ -1,7 +1,8 @@
 """The payment flow on the portal's database as Prisma built it (tests/prisma/portal.py), after the adoption
 command: list, checkout, webhook, verify, reconciliation and refund on a double precision "amount" and
 timestamp(3) columns without time zone, in a server whose default time zone is UTC+14. Every row the functions
-change in the portal's tables gets its "updatedAt", in UTC."""
+change in the portal's tables gets its "updatedAt", in UTC. Run on that database built from the committed SQL
+(`make test`) and built by the Prisma CLI itself (`prisma_cli`: make test-prisma)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, text
 from billing.repository.invoices import find_invoice
 from tests.prisma.portal import PortalContact, PortalRows, Query, prisma_now
 
-pytestmark = pytest.mark.engines("prisma")
+pytestmark = pytest.mark.engines("prisma", "prisma_cli")
 
 Payer = tuple[PortalContact, Callable[..., str]]
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from billing.invoice_states import (
+    AWAITING_OUTCOME_STATUSES,
     EFFECTS,
     PAYABLE_STATUSES,
     SETTLED_STATUSES,
@@ -85,6 +86,8 @@ def test_paid_and_refunded_are_final_but_for_a_refund_of_the_own_payment() -> No
 def test_payable_means_a_checkout_may_start() -> None:
     assert set(PAYABLE_STATUSES) == {S.PENDING, S.FAILED}
     assert set(SETTLED_STATUSES) == {S.PAID, S.REFUNDED}
+    # reconciliation asks Stripe about an invoice whose current session may still end either way
+    assert set(AWAITING_OUTCOME_STATUSES) == {S.PENDING, S.PROCESSING}
 
 
 def test_paid_at_and_the_payer_are_written_by_the_events_that_reach_paid_only() -> None:

@@ -13,6 +13,11 @@ payment a charge or dispute concerns:
 - a payment that names an invoice not paid yet: Stripe does not keep events in order, so its payment may not be
   recorded yet. Such events end `awaiting_payment` (`AWAITING_PAYMENT_OUTCOMES`), and reconciliation applies them
   again once the payment is recorded (`webhook.retry_events_awaiting_payment`), when the classes above decide.
+
+A charge carries its PaymentIntent's metadata (Stripe copies it); a dispute carries none. A dispute of a payment
+we hold no record of (neither an invoice's nor an unapplied one) therefore ends `unknown_invoice` at the webhook,
+which holds no Stripe key; reconciliation, which does, applies it again with its PaymentIntent expanded
+(`with_payment_intent_expanded`), and the classes above decide from that PaymentIntent's metadata.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from billing.observability import logger, surface
 from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice, find_invoice_by_payment_intent
 from billing.repository.payment_adjustments import record_adjustment
 from billing.repository.unapplied_payments import find_unapplied_payment
+from billing.stripe_gateway import retrieve_payment_intent
 
 AWAITING_PAYMENT_OUTCOMES = ("unknown_invoice", "awaiting_payment")
 OTHER_PAYMENT_METRIC = "AdjustmentOfOtherPayment"
@@ -96,11 +102,22 @@ def apply_dispute(conn: Connection, dispute: Mapping[str, Any]) -> str:
     return "unapplied_payment_disputed" if payment.whose is _Whose.UNAPPLIED else "dispute_recorded"
 
 
+def with_payment_intent_expanded(adjusted: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The dispute (or charge) with its `payment_intent` expanded, as Stripe's `expand[]=payment_intent` answers:
+    the PaymentIntent's metadata names the invoice it was made for. None if it names no PaymentIntent Stripe
+    knows. Asks Stripe (PaymentProviderUnavailable when it cannot answer): call it outside any transaction."""
+    payment_intent = adjusted.get("payment_intent")
+    intent = retrieve_payment_intent(payment_intent) if isinstance(payment_intent, str) else None
+    if intent is None:
+        return None
+    return {**adjusted, "payment_intent": {"id": intent["id"], "metadata": intent.get("metadata") or {}}}
+
+
 def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
     """Whose payment a charge or dispute concerns (module docstring)."""
-    payment_intent = adjusted.get("payment_intent")
-    if isinstance(payment_intent, Mapping):
-        payment_intent = payment_intent.get("id")
+    given = adjusted.get("payment_intent")
+    expanded: Mapping[str, Any] = given if isinstance(given, Mapping) else {}  # `with_payment_intent_expanded`
+    payment_intent = expanded.get("id") if expanded else given
     if not isinstance(payment_intent, str):
         payment_intent = None
     if payment_intent is not None:
@@ -109,14 +126,18 @@ def _payment_of(conn: Connection, adjusted: Mapping[str, Any]) -> _Payment:
             return _Payment(_Whose.INVOICES_OWN, payment_intent, paid)
         if find_unapplied_payment(conn, payment_intent) is not None:
             return _Payment(_Whose.UNAPPLIED, payment_intent, None)
-    metadata = adjusted.get("metadata")
-    invoice_id = metadata.get("invoiceId") if isinstance(metadata, Mapping) else None
-    named = find_invoice(conn, invoice_id) if isinstance(invoice_id, str) else None
+    invoice_id = _invoice_named(adjusted.get("metadata")) or _invoice_named(expanded.get("metadata"))
+    named = find_invoice(conn, invoice_id) if invoice_id is not None else None
     if named is None:
         return _Payment(_Whose.NO_INVOICE, payment_intent, None)
     if payment_intent is not None and named.stripe_payment_intent_id not in (None, payment_intent):
         return _Payment(_Whose.OTHER, payment_intent, named)
     return _Payment(_Whose.NOT_YET_KNOWN, payment_intent, named)
+
+
+def _invoice_named(metadata: Any) -> str | None:
+    invoice_id = metadata.get("invoiceId") if isinstance(metadata, Mapping) else None
+    return invoice_id if isinstance(invoice_id, str) else None
 
 
 def _record(conn: Connection, payment: _Payment, *, adjustment_id: str, kind: str, amount_minor: int,

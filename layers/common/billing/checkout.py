@@ -20,7 +20,7 @@ from billing import stripe_gateway
 from billing.db import transaction
 from billing.errors import CheckoutSessionNotFound, InvoiceNotPayable
 from billing.fulfillment import Outcome, fulfill_checkout_session, has_anything_to_apply
-from billing.invoice_states import PAYABLE_STATUSES, SETTLED_STATUSES
+from billing.invoice_states import PAYABLE_STATUSES, SETTLED_STATUSES, InvoiceStatus
 from billing.invoices import require_contact_and_company_invoice
 from billing.money import normalize_currency, settlement_terms, settles_exactly, to_minor_units
 from billing.repository.checkout_sessions import attach_checkout_session
@@ -78,7 +78,7 @@ def verify_checkout(firebase_uid: str, invoice_id: str, session_id: str) -> dict
             invoice = result.invoice or invoice
             set_aside = refund_if_due(result.unapplied)
     answer: dict[str, Any] = {
-        "success": invoice.status == "paid",
+        "success": invoice.status == InvoiceStatus.PAID,
         "status": invoice.status,
         "contactId": invoice.paid_by_contact_id,
         "amount": invoice.amount,

@@ -116,6 +116,8 @@ def _end_transactions_in_one_round_trip(pg8000_engine: Engine) -> None:
         if dbapi_connection._in_transaction:  # as pg8000's own rollback checks
             dbapi_connection.execute_simple("rollback")
 
+    # Replacing the methods of this engine's dialect instance is the point (its class stays pg8000's); mypy forbids
+    # assigning to a method, hence the three ignores.
     dialect.do_begin = do_begin  # type: ignore[method-assign]
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]

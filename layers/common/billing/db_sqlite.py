@@ -39,7 +39,9 @@ def check_driver(python_version: tuple[int, int], sqlite_version: tuple[int, ...
 
 
 def tune(sqlite_engine: Engine) -> None:
-    check_driver(sys.version_info[:2], tuple(sqlite_engine.dialect.dbapi.sqlite_version_info))  # type: ignore[union-attr]
+    driver = sqlite_engine.dialect.dbapi
+    assert driver is not None  # an engine made from a URL has loaded its driver (sqlite3)
+    check_driver(sys.version_info[:2], tuple(driver.sqlite_version_info))
 
     @event.listens_for(sqlite_engine, "connect")
     def _configure_connection(dbapi_connection: Any, _record: Any) -> None:

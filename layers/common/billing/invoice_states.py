@@ -131,6 +131,8 @@ def target_of(status: str, event: InvoiceEvent) -> InvoiceStatus | None:
 PAYABLE_STATUSES = sources_of(E.CHECKOUT_STARTED)
 # States in which the invoice's payment has been taken (and not given back through the invoice's own refund).
 SETTLED_STATUSES = (S.PAID, S.REFUNDED)
+# States in which the current session's payment may still succeed or fail: reconciliation asks Stripe about them.
+AWAITING_OUTCOME_STATUSES = sources_of(E.PAYMENT_FAILED)
 
 
 def _check(transitions: Iterable[Transition]) -> None:

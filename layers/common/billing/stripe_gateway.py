@@ -104,10 +104,9 @@ _rolled_webhook_secrets: str | None = None
 @cache
 def client() -> stripe.StripeClient:
     config = settings()
-    base_addresses: dict[str, str] = {"api": config.stripe_api_base} if config.stripe_api_base else {}
     return stripe.StripeClient(
         _rolled_api_key or config.stripe_secret_key or "",
-        base_addresses=base_addresses,  # type: ignore[arg-type]
+        base_addresses={"api": config.stripe_api_base} if config.stripe_api_base else {},
         max_network_retries=0,  # `_call` retries
         http_client=stripe.RequestsClient(timeout=_TIMEOUT),
     )
@@ -161,11 +160,18 @@ def expire_checkout_session(session_id: str) -> CheckoutSessionSnapshot | None:
 
 def retrieve_payment_intent_status(payment_intent_id: str) -> str | None:
     """The PaymentIntent's status ("processing", "succeeded", "requires_payment_method", ...), None if missing."""
+    intent = retrieve_payment_intent(payment_intent_id)
+    return str(intent["status"]) if intent is not None else None
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> dict[str, Any] | None:
+    """The PaymentIntent as Stripe holds it (its metadata names the invoice it was made for), None if missing."""
     try:
-        intent = _call("retrieve payment intent", lambda: _v1("get", f"/v1/payment_intents/{_id(payment_intent_id)}"))
+        intent: dict[str, Any] = _call("retrieve payment intent",
+                                       lambda: _v1("get", f"/v1/payment_intents/{_id(payment_intent_id)}"))
     except _ResourceMissing:
         return None
-    return str(intent["status"])
+    return intent
 
 
 def refund_payment(payment_intent_id: str, *, metadata: Mapping[str, str], reason: str | None = None) -> str | None:
@@ -244,7 +250,7 @@ def verify_webhook_signature(payload: bytes, signature: str | None) -> None:
     """Raise stripe.SignatureVerificationError unless `signature` signs exactly `payload` with one of our signing
     secrets, within Stripe's default tolerance of five minutes."""
     if signature is not None and not signature.isascii():  # the SDK's compare_digest would raise TypeError
-        raise stripe.SignatureVerificationError("Stripe-Signature is not ASCII", signature)  # type: ignore[no-untyped-call]
+        raise _signature_refused("Stripe-Signature is not ASCII", signature)
     text = payload.decode("utf-8")
     try:
         _verify_with_any(text, signature or "", _rolled_webhook_secrets or settings().stripe_webhook_secret or "")
@@ -268,8 +274,11 @@ def _verify_with_any(payload: str, signature: str, secrets: str) -> None:
             return
         except stripe.SignatureVerificationError:
             continue
-    raise stripe.SignatureVerificationError(  # type: ignore[no-untyped-call]  # the SDK's error is unannotated
-        "no signing secret held matches the signature", signature)
+    raise _signature_refused("no signing secret held matches the signature", signature)
+
+
+def _signature_refused(message: str, signature: str | None) -> stripe.SignatureVerificationError:
+    return stripe.SignatureVerificationError(message, signature)  # type: ignore[no-untyped-call]  # SDK: unannotated
 
 
 def _read_replaced_webhook_secrets() -> str | None:

@@ -23,9 +23,14 @@ from typing import Any
 import stripe
 from sqlalchemy import Connection
 
-from billing.adjustments import AWAITING_PAYMENT_OUTCOMES, apply_charge_refunded, apply_dispute
+from billing.adjustments import (
+    AWAITING_PAYMENT_OUTCOMES,
+    apply_charge_refunded,
+    apply_dispute,
+    with_payment_intent_expanded,
+)
 from billing.db import transaction
-from billing.errors import BadRequest, BillingError, ServiceUnavailable
+from billing.errors import BadRequest, BillingError, PaymentProviderUnavailable, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.inbox import stored_payload
 from billing.observability import logger, surface
@@ -113,8 +118,9 @@ def reprocess_stored_event(event_id: str) -> str | None:
 
 
 def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Counter[str]:
-    """Apply again the refund and dispute events that arrived before their payment was recorded.
-    Each is re-applied under its inbox row's lock, and only while its outcome still says it is waiting."""
+    """Apply again the refund and dispute events that arrived before their payment was recorded. A dispute whose
+    payment is still unknown here is applied once more with its PaymentIntent as Stripe has it (its metadata names
+    the invoice: billing/adjustments.py); Stripe is asked only then, and outside any transaction."""
     with transaction() as conn:
         waiting = events_with_outcome(
             conn, event_types=ADJUSTMENT_EVENT_TYPES, outcomes=AWAITING_PAYMENT_OUTCOMES,
@@ -122,13 +128,28 @@ def retry_events_awaiting_payment(*, received_since: datetime, limit: int) -> Co
         )
     outcomes: Counter[str] = Counter()
     for stored in waiting:
-        with transaction() as conn:
-            if lock_event_outcome(conn, stored.id) not in AWAITING_PAYMENT_OUTCOMES:
-                continue  # another run got there first
-            outcome = _apply(conn, stored.payload)
-            record_event_outcome(conn, stored.id, outcome)
-        outcomes[outcome] += 1
+        outcome = _apply_again(stored.id, stored.payload)
+        if outcome in AWAITING_PAYMENT_OUTCOMES and EVENT_HANDLERS[stored.type] is apply_dispute:
+            try:
+                expanded = with_payment_intent_expanded(stored.payload["data"]["object"])
+            except PaymentProviderUnavailable:
+                expanded = None  # asked again by the next run
+            if expanded is not None:
+                outcome = _apply_again(stored.id, {**stored.payload, "data": {"object": expanded}})
+        if outcome is not None:
+            outcomes[outcome] += 1
     return outcomes
+
+
+def _apply_again(event_id: str, event: dict[str, Any]) -> str | None:
+    """Apply a stored event under its inbox row's lock, only while its outcome still says it is waiting; its new
+    outcome, or None if another run got there first."""
+    with transaction() as conn:
+        if lock_event_outcome(conn, event_id) not in AWAITING_PAYMENT_OUTCOMES:
+            return None
+        outcome = _apply(conn, event)
+        record_event_outcome(conn, event_id, outcome)
+    return outcome
 
 
 def _inbox_fields(event: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from tests.prisma.portal import (
     table_names,
 )
 
-pytestmark = pytest.mark.engines("prisma")
+pytestmark = pytest.mark.engines("prisma_cli")
 
 BILLING_TABLES = {table.name for table in PROJECT_TABLES} | {"alembic_version"}
 

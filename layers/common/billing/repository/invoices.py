@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, case, literal, select, update
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
 
-from billing.invoice_states import EFFECTS, Guard, InvoiceEvent, guards_of, transitions_of
+from billing.invoice_states import AWAITING_OUTCOME_STATUSES, EFFECTS, Guard, InvoiceEvent, guards_of, transitions_of
 from billing.money import SettlementTerms
 from billing.repository.sql import normalized_currency, utc_now
 from billing.schema import checkout_session, invoice
@@ -80,7 +80,7 @@ def reconciliation_candidates(conn: Connection, *, not_updated_since: datetime, 
         select(invoice)
         .select_from(invoice.outerjoin(checkout_session, checkout_session.c.id == invoice.c.stripeCheckoutSessionId))
         .where(
-            invoice.c.status.in_(["pending", "processing"]),
+            invoice.c.status.in_([status.value for status in AWAITING_OUTCOME_STATUSES]),
             invoice.c.stripeCheckoutSessionId.is_not(None),
             invoice.c.updatedAt < not_updated_since,
         )
