@@ -25,8 +25,6 @@ import os
 import secrets
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +35,7 @@ from sqlalchemy import Engine, select
 from billing.db import create_database_engine
 from billing.money import format_amount
 from billing.schema import notification
+from local.http_json import request_json
 from local.seed import INVOICES, SeedContact, SeedInvoice, delete_invoices, find_contact, insert_invoices
 from local.stack import STATE_DIR, Stack, StackNotRunning, load_stack
 from local.token import emulator_id_token
@@ -87,15 +86,9 @@ class Demo:
         self.say(f"   ok   {expectation}")
 
     def http(self, method: str, url: str, body: Json = None, headers: dict[str, str] | None = None) -> tuple[int, Json]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310 (the stack's URLs)
-            "content-type": "application/json", **(headers or {})})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-        except (urllib.error.URLError, OSError) as error:
+            return request_json(method, url, body, headers)
+        except OSError as error:  # urllib's URLError included
             raise StepFailed(f"{method} {url}: {error}") from None
 
     def api(self, method: str, path: str, contact: SeedContact) -> tuple[int, Json]:

@@ -28,6 +28,7 @@ from alembic.config import Config
 from billing.db import create_database_engine
 from local import seed
 from local.api_server import ignore_interrupts, stop_on_sigterm
+from local.auth_emulator import AuthEmulatorUnavailable, create_contact_accounts, emulator_host
 from local.ports import free_port, wait_until_listening
 from local.scheduler import DEFAULT_EVERY_SECONDS
 from local.stack import (
@@ -77,6 +78,15 @@ def migrate_and_seed(database_url: str, *, insert_anyway: bool) -> str:
     return "demo data seeded"
 
 
+def make_contact_accounts(auth_emulator: str, project_id: str) -> None:
+    """The seeded contacts' accounts in the real Auth emulator, so that they sign in there as the banner says."""
+    try:
+        create_contact_accounts(auth_emulator, project_id)
+    except AuthEmulatorUnavailable as error:
+        raise SystemExit(f"dev  {error}") from None
+    print(f"dev  auth emulator: the seeded contacts' accounts made in {auth_emulator}", flush=True)
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     """The children import the layer the way Lambda does (/opt/python): from its directory on the path."""
     python_path = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
@@ -115,7 +125,7 @@ def curl_examples(api_url: str, stripe_url: str, routes: list[Route], webhook_pa
 
 
 def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: set[str], schedule_seconds: float,
-           env_vars_file: Path, seeded: str = "demo data seeded") -> str:
+           env_vars_file: Path, seeded: str = "demo data seeded", auth_emulator: str | None = None) -> str:
     shown_database = database_url.split("@")[-1] if "@" in database_url else database_url
     alice = seed.find_contact("alice")
     lines = [
@@ -136,7 +146,8 @@ def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: 
         f"  Email      captured, not sent: {stack.environment['EMAIL_CAPTURE_DIR']}/<id>.html|.txt|.eml|.json "
         "(NotifierFunction, from the outbox)",
         f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
-        "`make token CONTACT=bob` prints an ID token",
+        + (f"the emulator at {auth_emulator} signs the portal in (the seeded contacts' accounts made there)"
+           if auth_emulator else "`make token CONTACT=bob` prints an ID token"),
         f"  SAM        {env_vars_file.relative_to(ROOT) if env_vars_file.is_relative_to(ROOT) else env_vars_file}: "
         "these settings for `sam local ... --env-vars`",
         "",
@@ -214,12 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     routes = http_routes()
     webhook_paths = {route.path for route in function_url_routes()}
     webhook_url = f"{api_url}{sorted(webhook_paths)[0]}"
-    environment = function_environment({**os.environ, "PORTAL_URL": portal_url or configured_portal}, state_dir,
-                                       stripe_url)
+    # The real Auth emulator, when given: the portal signs in there and the functions take its tokens (unless
+    # FIREBASE_AUTH_EMULATOR_HOST says otherwise).
+    auth_emulator = os.environ.get("PORTAL_AUTH_EMULATOR_URL")
+    emulator = {"FIREBASE_AUTH_EMULATOR_HOST": emulator_host(auth_emulator)} if auth_emulator else {}
+    environ = {**os.environ, "PORTAL_URL": portal_url or configured_portal}
+    environment = function_environment(emulator | {k: v for k, v in environ.items() if v}, state_dir, stripe_url)
 
     print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
     seeded = migrate_and_seed(environment["DATABASE_URL"],
                               insert_anyway=args.insert_demo_rows or not os.environ.get("DATABASE_URL"))
+    if auth_emulator:
+        make_contact_accounts(auth_emulator, environment["FIREBASE_PROJECT_ID"])
 
     processes: dict[str, subprocess.Popen[Any]] = {}
     stack_file = state_dir / "stack.json"
@@ -242,7 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
         portal = None
         if portal_port is not None:
-            auth_emulator = os.environ.get("PORTAL_AUTH_EMULATOR_URL")
             portal = start("portal", [
                 "--port", str(portal_port), "--api-url", api_url,
                 "--stripe-js-url", os.environ.get("STRIPE_JS_URL") or f"{stripe_url}/js/stripe.js",
@@ -258,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         env_vars_file = stack.save_sam_env_vars(state_dir)
         stack.save(state_dir)  # last: the other tools take it as the sign that the stack is up
         print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths, args.schedule_seconds,
-                     env_vars_file, seeded), flush=True)
+                     env_vars_file, seeded, auth_emulator), flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.2)
         name, failed = next((n, p) for n, p in processes.items() if p.poll() is not None)

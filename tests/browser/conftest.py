@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -90,9 +91,10 @@ class Portal:
         self.page.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
-@pytest.fixture
-def portal(stack: RunningStack, browser: Browser) -> Iterator[Portal]:
-    """A fresh browser context on the seeded stack: seed rows reset, webhook delivery on."""
+@contextmanager
+def open_portal(stack: RunningStack, browser: Browser) -> Iterator[Portal]:
+    """A fresh browser context on the seeded stack: seed rows reset, webhook delivery on. On leaving, no uncaught
+    JavaScript error and no request off this machine."""
     engine = create_database_engine(stack.stack["environment"]["DATABASE_URL"])
     try:
         seed.seed(engine)
@@ -112,3 +114,9 @@ def portal(stack: RunningStack, browser: Browser) -> Iterator[Portal]:
     outside = [url for url in portal.requests if urlsplit(url).scheme != "data"
                and urlsplit(url).hostname not in LOCAL_HOSTS]
     assert outside == [], f"requests that left this machine: {outside}"
+
+
+@pytest.fixture
+def portal(stack: RunningStack, browser: Browser) -> Iterator[Portal]:
+    with open_portal(stack, browser) as opened:
+        yield opened

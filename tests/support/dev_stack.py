@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +68,10 @@ class RunningStack:
 
 
 @contextmanager
-def dev_stack(state_dir: Path, *arguments: str, database_url: str | None = None) -> Iterator[RunningStack]:
-    env = stack_environment(state_dir, database_url)
+def dev_stack(state_dir: Path, *arguments: str, database_url: str | None = None,
+              environment: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
+    """`make dev` with `arguments`; `environment` adds settings (PORTAL_AUTH_EMULATOR_URL ...) to the shell's."""
+    env = stack_environment(state_dir, database_url) | dict(environment or {})
     log_path = state_dir / "dev.log"
     with log_path.open("w") as log:
         dev = subprocess.Popen(
