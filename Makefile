@@ -141,6 +141,20 @@ build: dev-env
 	@scripts/install_fonts.sh
 	$(BIN)/sam build
 
+## checkov on the built template as CloudFormation receives it (`sam validate`'s translation, no AWS credentials
+## needed): fails on any finding checkov-skips.yaml does not accept with its reason. checkov has a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV) >&2
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip >&2
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt >&2
+	@touch $@
+
+.PHONY: checkov
+checkov: build $(CHECKOV_VENV)/.installed
+	$(BIN)/python scripts/sam_translated.py .aws-sam/build/template.yaml .aws-sam/translated-template.yaml
+	$(BIN)/python scripts/checkov_gate.py .aws-sam/translated-template.yaml $(CHECKOV_VENV)/bin/checkov
+
 ## Import each built function with only the built layer on its path and invoke it with its events/ sample.
 smoke: build
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/smoke_built_functions.py
@@ -159,10 +173,19 @@ bench: dev-env
 bench-pdf: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.pdf $(BENCH_ARGS)
 
+## The database at Lambda's concurrency (not part of ci's `make test`; .ci/run runs it): PgBouncer (Debian's,
+## installed when missing) in transaction mode, standing in for RDS Proxy, in front of a PostgreSQL cluster of its own
+## with max_connections lowered (ports 21300-21399); 250 containers of every function through it and directly, side
+## by side; writes docs/POOLER.md. Fails if anything fails through the pooler. About two minutes.
+.PHONY: bench-pooler
+bench-pooler: dev-env
+	@scripts/install_pgbouncer.sh
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.pooler $(POOLER_ARGS)
+
 ## Reliability (tests/test_storm.py runs it too): the webhook storm with its figures and a one-process baseline.
 .PHONY: storm
 storm: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/storm.py --invoices 200 --deliveries 1000 --baseline $(STORM_ARGS)
 
 clean:
-	rm -rf .aws-sam $(VENV)
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV)

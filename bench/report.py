@@ -393,6 +393,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         "- Secrets come from environment variables here, not from Secrets Manager (see *Further cuts*).",
         "- A SnapStart restore itself (Firecracker resuming the snapshot) cannot be measured off AWS; the table "
         "shows what our code still does after it.",
+        "- Hundreds of containers at once against the database's connection limit: `make bench-pooler` "
+        "(`bench/pooler.py`) runs them through PgBouncer in transaction mode, standing in for RDS Proxy, and "
+        "directly, side by side; its figures are in [POOLER.md](POOLER.md).",
         "",
     ]
 

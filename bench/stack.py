@@ -86,10 +86,11 @@ class LocalStack:
             self._tokens[uid] = self.issuer.token(uid)
         return self._tokens[uid]
 
-    def environment(self, database: str) -> dict[str, str]:
-        """The settings every function reads, pointing at this stack; no secret is ever printed."""
+    def environment(self, database: str, url: str | None = None) -> dict[str, str]:
+        """The settings every function reads, pointing at this stack (and at `url`, a database of another server,
+        when given); no secret is ever printed."""
         return {
-            "DATABASE_URL": self.databases[database],
+            "DATABASE_URL": url or self.databases[database],
             "FIREBASE_PROJECT_ID": PROJECT_ID,
             "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
             "STRIPE_API_BASE": self.stripe_double.url,
@@ -158,10 +159,12 @@ class LocalStack:
         return Scenario(list_payer, checkout_invoices, first_checkouts, verify_open, verify_paid_sessions, events,
                         companies, customers)
 
-    def seed(self, database: str, scenario: Scenario) -> None:
-        """A fresh, migrated database holding the scenario's rows, written the way the portal writes them."""
-        url = create_database(f"bench_{database}_{os.getpid()}")
-        self.databases[database] = url
+    def seed(self, database: str, scenario: Scenario, url: str | None = None) -> None:
+        """A fresh, migrated database holding the scenario's rows, written the way the portal writes them (`url`:
+        one migrated already, on another server, which its owner drops)."""
+        if url is None:
+            url = create_database(f"bench_{database}_{os.getpid()}")
+            self.databases[database] = url
         sessions = {c.invoice_id: c.session_id
                     for c in [*scenario.verify_open, *scenario.verify_paid]}
         sessions |= {e["data"]["object"]["metadata"]["invoiceId"]: e["data"]["object"]["id"]

@@ -24,13 +24,13 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads `!Ref X` as {"Ref": "X"} and other intrinsic functions (!Sub, !GetAtt ...) as None: only literal
-    properties and references between resources matter here."""
+    """Reads `!Ref X` as {"Ref": "X"}, a one-string `!Sub S` as {"Fn::Sub": "S"}, and other intrinsic functions
+    (!If, !GetAtt ...) as None: only literal properties and references between resources matter here."""
 
 
 def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    if tag_suffix == "Ref" and isinstance(node, yaml.ScalarNode):
-        return {"Ref": loader.construct_scalar(node)}
+    if tag_suffix in ("Ref", "Sub") and isinstance(node, yaml.ScalarNode):
+        return {"Ref" if tag_suffix == "Ref" else "Fn::Sub": loader.construct_scalar(node)}
     return None
 
 
@@ -136,7 +136,8 @@ class Route:
 
 
 def http_routes() -> list[Route]:
-    """Every HttpApi event of every function, in template order."""
+    """Every HttpApi event of every function, in template order, then every route declared on its own (the
+    webhook's, which a parameter chooses: an event cannot be conditional)."""
     doc = template()
     resources = doc["Resources"]
     routes = []
@@ -154,7 +155,29 @@ def http_routes() -> list[Route]:
                 function=logical_id,
                 authorized=bool(authorizer) and authorizer != "NONE",
             ))
+    return routes + _declared_routes(resources)
+
+
+def _declared_routes(resources: dict[str, Any]) -> list[Route]:
+    """AWS::ApiGatewayV2::Route resources whose target is a Lambda proxy integration of one of the functions."""
+    routes = []
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        properties = resource["Properties"]
+        method, path = str(properties["RouteKey"]).split(" ", 1)
+        target = re.fullmatch(r"integrations/\$\{(\w+)\}", (properties.get("Target") or {}).get("Fn::Sub", ""))
+        if target is None:
+            continue
+        integration = resources[target[1]]["Properties"]
+        routes.append(Route(method=method.upper(), path=path, function=_function_of(integration["IntegrationUri"]),
+                            authorized=properties.get("AuthorizationType", "NONE") != "NONE"))
     return routes
+
+
+def _function_of(reference: Any) -> str:
+    """The function a `!Ref Function` or `!Ref Function.Alias` names."""
+    return _referenced(reference).split(".")[0]
 
 
 def most_specific_first(routes: list[Route]) -> list[Route]:
@@ -163,10 +186,12 @@ def most_specific_first(routes: list[Route]) -> list[Route]:
 
 
 def function_url_routes() -> list[Route]:
-    """The HTTP routes of the functions that also have a Function URL (the webhook): locally the route serves
-    as that URL."""
+    """The HTTP routes of the functions that can have a Function URL (the webhook, when WebhookIngress chooses
+    it): locally the route serves as that URL."""
     resources = template()["Resources"]
-    return [r for r in http_routes() if (resources[r.function]["Properties"] or {}).get("FunctionUrlConfig")]
+    with_url = {_function_of(r["Properties"]["TargetFunctionArn"]) for r in resources.values()
+                if r.get("Type") == "AWS::Lambda::Url"}
+    return [r for r in http_routes() if r.function in with_url]
 
 
 @dataclass(frozen=True)

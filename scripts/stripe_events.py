@@ -26,6 +26,9 @@ from local.stack import StackNotRunning, stack_setting
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stdout is this command's answer, one JSON line each: no EMF metric among them (CloudWatch reads those from
+    # Lambda's output only; what an operator does here is not what the alarms watch).
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("failed", help="list events recorded but not processed (with their error)")

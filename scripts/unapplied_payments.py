@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from billing import unapplied_payments
@@ -29,6 +30,9 @@ _WAITING = (UnappliedStatus.HELD, UnappliedStatus.REFUND_DUE, UnappliedStatus.IN
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stdout is this command's answer, one JSON line each: no EMF metric among them (CloudWatch reads those from
+    # Lambda's output only; what an operator does here is not what the alarms watch).
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("list", help="payments waiting for a decision (the default)")

@@ -27,9 +27,9 @@ from google_double.certificates import google_certificate_endpoint, serve_certif
 from google_double.tokens import FirebaseTokenIssuer
 from harness import functions as function_loader
 from harness.database import create_database, drop_database, migrate, truncate_all
+from harness.postgres_cluster import PasswordPostgres
 from stripe_double.double import StripeDouble
 from tests.prisma.portal import adopted, create_portal_database
-from tests.support.password_postgres import PasswordPostgres
 
 PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
@@ -281,6 +281,17 @@ def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer)
     from harness.api import Api
 
     return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def open_checkout(world, api):
+    """Alice's 500.00 USD invoice with an open Checkout Session: (alice, invoice id, session id)."""
+    acme = world.company()
+    alice = world.contact(acme)
+    invoice_id = world.invoice(acme, "500.00")
+    status, created = api.checkout(alice, invoice_id)
+    assert status == 200
+    return alice, invoice_id, created["sessionId"]
 
 
 @pytest.fixture

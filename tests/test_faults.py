@@ -85,16 +85,6 @@ def inbox_write_fault(db_engine: Engine) -> Iterator[object]:
         yield fault
 
 
-@pytest.fixture
-def open_checkout(world, api):
-    acme = world.company()
-    alice = world.contact(acme)
-    invoice_id = world.invoice(acme, "500.00")
-    status, created = api.checkout(alice, invoice_id)
-    assert status == 200
-    return alice, invoice_id, created["sessionId"]
-
-
 def invoice(db, invoice_id):
     return db('SELECT * FROM "Invoice" WHERE id = :id', id=invoice_id)[0]
 

@@ -165,7 +165,7 @@ def test_every_handled_type_is_a_stripe_event_type_with_a_handler() -> None:
 
 
 def test_the_templates_webhook_subscription_is_the_handled_list() -> None:
-    description = template()["Outputs"]["StripeWebhookFunctionUrl"]["Description"]
+    description = template()["Outputs"]["StripeWebhookEndpoint"]["Description"]
     subscribed = re.findall(r"[a-z_]+(?:\.[a-z_]+)+", description.split("subscribed to:", 1)[1])
     assert subscribed == list(HANDLED_EVENT_TYPES)
 

@@ -12,6 +12,6 @@ configure(Need.DATABASE, Need.EVENT_RETENTION)
 register_runtime_hooks()
 
 
-@logger.inject_lambda_context  # the request id and the cold start flag on every log line
+@logger.inject_lambda_context(clear_state=True)  # the request id and the cold start flag on every log line
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return apply_retention()

@@ -6,12 +6,13 @@ reuse; a connection the database dropped while the container was idle is replace
 
 PostgreSQL (pg8000) runs in production and the tests, SQLite is the local default (`make dev`). What each driver
 needs is in a module of its own, each checking the driver version it was written for: billing/db_pg8000.py (round
-trips, TLS, login with the rotating secret) and billing/db_sqlite.py (PostgreSQL's guarantees the code relies on).
+trips, verified TLS, the login of billing/db_login.py: the rotating secret or an IAM token) and billing/db_sqlite.py
+(PostgreSQL's guarantees the code relies on).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -19,12 +20,29 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from billing.errors import ConfigurationError, ServiceUnavailable
-from billing.observability import logger
-from billing.settings import read_database_secret, settings
+from billing.db_login import DatabaseLogin, IamTokenLogin, SecretLogin
+from billing.errors import ServiceUnavailable
+from billing.observability import RECONNECT_METRIC, count, logger
+from billing.settings import settings
 
-# SQLSTATE of a refused password (invalid_password): the secret has rotated since it was read.
-_PASSWORD_REFUSED = "28P01"
+# SQLSTATEs of a refused login: invalid_password (the secret has rotated since it was read) and
+# invalid_authorization_specification (an IAM authentication token refused, by RDS Proxy or RDS).
+_LOGIN_REFUSED = ("28P01", "28000")
+
+
+@cache
+def login() -> DatabaseLogin | None:
+    """What this container's connections log in with when it changes while the container lives
+    (billing/db_login.py); None for a DATABASE_URL's fixed login."""
+    config = settings()
+    if config.database_iam_auth and config.database_url:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(config.database_url)
+        return IamTokenLogin(str(url.host), url.port or 5432, str(url.username), str(config.aws_region))
+    if config.database_secret_arn:
+        return SecretLogin(config.database_secret_arn)
+    return None
 
 
 @cache
@@ -32,7 +50,7 @@ def engine() -> Engine:
     return create_database_engine(
         settings().database_url or "",
         ca_bundle=settings().database_ca_bundle,
-        login_secret_arn=settings().database_secret_arn,
+        login=login(),
         pool_size=1,
         max_overflow=1,
         pool_recycle=900,
@@ -41,11 +59,11 @@ def engine() -> Engine:
     )
 
 
-def create_database_engine(url: str, ca_bundle: str | None = None, login_secret_arn: str | None = None,
+def create_database_engine(url: str, ca_bundle: str | None = None, login: DatabaseLogin | None = None,
                            **options: Any) -> Engine:
     """An engine for `url`, with its driver's tuning; on SQLite, with the guarantees of PostgreSQL that the code
-    relies on. With `login_secret_arn`, every connection logs in with that secret's current username and
-    password. Each driver's module is imported only for its own URLs: a function on Lambda never loads SQLite's."""
+    relies on. With `login`, every connection logs in with its current username and password (or token). Each
+    driver's module is imported only for its own URLs: a function on Lambda never loads SQLite's."""
     created = create_engine(url, **options)
     if created.dialect.name == "sqlite":
         from billing import db_sqlite
@@ -54,7 +72,7 @@ def create_database_engine(url: str, ca_bundle: str | None = None, login_secret_
     if created.dialect.driver == "pg8000":
         from billing import db_pg8000
 
-        db_pg8000.tune(created, ca_bundle=ca_bundle, login_secret_arn=login_secret_arn,
+        db_pg8000.tune(created, ca_bundle=ca_bundle, login=login,
                        ping=not options.get("pool_pre_ping"))
     return created
 
@@ -70,13 +88,20 @@ _TRANSIENT_SQLSTATES = ("08", "53", "57", "55000", "40001", "40P01")
 _SESSION_ENDED_SQLSTATES = ("57P01", "57P02", "57P03")
 
 
+_AFTER_COMMIT = "billing_after_commit"
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
-    """Commit on success, roll back everything on any error; a database that cannot serve is ServiceUnavailable."""
+    """Commit on success, roll back everything on any error; a database that cannot serve is ServiceUnavailable.
+    What `after_commit` was given runs once the commit succeeded, never after a rollback."""
     connection, begun = _begin()
+    connection.info[_AFTER_COMMIT] = []
     try:
         with begun:
             yield connection
+        for action in connection.info[_AFTER_COMMIT]:
+            action()
     except DBAPIError as error:
         if _is_transient(error):
             raise ServiceUnavailable() from error
@@ -84,7 +109,18 @@ def transaction() -> Iterator[Connection]:
     except OSError as error:  # a socket error the driver did not wrap
         raise ServiceUnavailable() from error
     finally:
+        connection.info.pop(_AFTER_COMMIT, None)
         connection.close()
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` when the transaction of `conn` has committed (a metric of what it changed: counted once the
+    change is there, not for a change rolled back). Outside `transaction()` (a script's own connection), at once."""
+    pending = conn.info.get(_AFTER_COMMIT)
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
 
 
 def _begin() -> tuple[Connection, RootTransaction]:
@@ -103,6 +139,7 @@ def _begin() -> tuple[Connection, RootTransaction]:
                 raise ServiceUnavailable() from error
             logger.info("database connection ended by the server before the first statement; replaced",
                         extra={"error": type(error).__name__})
+            count(RECONNECT_METRIC, reason="ended_before_first_statement")
     raise AssertionError("unreachable")
 
 
@@ -120,9 +157,12 @@ def _connect() -> Connection:
     try:
         return engine().connect()
     except (DBAPIError, OSError) as error:
-        if _sqlstate(error) == _PASSWORD_REFUSED:
-            _read_the_rotated_secret()
+        login_refused = _sqlstate(error) in _LOGIN_REFUSED
+        current_login = login()
+        if login_refused and current_login is not None:
+            current_login.refresh()  # the secret read again, or a new IAM token
         engine().dispose()
+        count(RECONNECT_METRIC, reason="login_refused" if login_refused else "connection_failed")
     try:
         return engine().connect()
     except (DBAPIError, OSError) as error:
@@ -130,19 +170,6 @@ def _connect() -> Connection:
         cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
         logger.warning("could not connect to the database", extra={"error": type(cause).__name__})
         raise ServiceUnavailable() from error
-
-
-def _read_the_rotated_secret() -> None:
-    """Once per refused connection: the next attempt logs in with what the secret holds now."""
-    secret_arn = settings().database_secret_arn
-    if not secret_arn:
-        return  # a DATABASE_URL of the environment: nothing to read again
-    try:
-        read_database_secret(secret_arn, fresh=True)
-    except ConfigurationError:
-        logger.warning("could not read the database secret again")
-    else:
-        logger.info("database password refused: the database secret was read again")
 
 
 def _is_transient(error: DBAPIError) -> bool:
@@ -165,3 +192,4 @@ def dispose(close: bool = True) -> None:
     if engine.cache_info().currsize:
         engine().dispose(close=close)
     engine.cache_clear()
+    login.cache_clear()

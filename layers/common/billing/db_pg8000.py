@@ -18,14 +18,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from functools import cache, lru_cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
+from billing.config_rules import LOCAL_HOSTS
 from billing.errors import ConfigurationError, UncheckedDriver
-from billing.observability import logger
-from billing.settings import database_login, read_database_secret
+from billing.observability import RECONNECT_METRIC, count, logger
+
+if TYPE_CHECKING:
+    from billing.db_login import DatabaseLogin
 
 WRITTEN_FOR_PG8000 = "1.31.6"
 # PostgreSQL type oids of timestamptz and timestamp
@@ -33,6 +37,9 @@ _TIMESTAMPTZ_OID, _TIMESTAMP_OID = 1184, 1114
 # A connection used this recently, whose socket holds nothing unread, is used without a ping. Longer idle (a
 # container frozen between invocations) and the server may have gone away without a word: it is pinged first.
 _TRUSTED_IDLE_SECONDS = 10.0
+# The public roots RDS Proxy's certificates (issued by AWS Certificate Manager) chain to: Amazon Root CA 1-4, as
+# Debian's ca-certificates (Mozilla's store) has them. Shipped in the layer, never fetched at run time.
+AMAZON_ROOT_CAS = Path(__file__).with_name("certs") / "amazon-root-ca-1-4.pem"
 
 
 def check_driver(installed: str) -> None:
@@ -43,13 +50,13 @@ def check_driver(installed: str) -> None:
         )
 
 
-def tune(pg8000_engine: Engine, *, ca_bundle: str | None, login_secret_arn: str | None, ping: bool) -> None:
+def tune(pg8000_engine: Engine, *, ca_bundle: str | None, login: DatabaseLogin | None, ping: bool) -> None:
     """Everything above, on an engine of the pg8000 dialect; `ping=False` where the caller pre-pings itself."""
     import pg8000
 
     check_driver(pg8000.__version__)
-    if login_secret_arn:
-        _log_in_with_the_secret(pg8000_engine, login_secret_arn)  # first: the TLS connect below logs in
+    if login is not None:
+        _log_in_with(pg8000_engine, login)  # first: the TLS connect below logs in
     _sessions_in_utc(pg8000_engine)
     _connect_with_tls(pg8000_engine, ca_bundle)
     _parse_timestamps_fast(pg8000_engine)
@@ -59,17 +66,18 @@ def tune(pg8000_engine: Engine, *, ca_bundle: str | None, login_secret_arn: str 
         _ping_when_in_doubt(pg8000_engine)
 
 
-def _log_in_with_the_secret(pg8000_engine: Engine, secret_arn: str) -> None:
-    """Every new connection logs in with the database secret as last read (kept at most
-    secret_store.MAX_AGE_SECONDS), not with the password of init: RDS rotates it every 7 days, and with SnapStart
-    init ran when the version was published. A password refused all the same is read afresh by `_connect`."""
+def _log_in_with(pg8000_engine: Engine, login: DatabaseLogin) -> None:
+    """Every new connection logs in with the login's current value (billing/db_login.py: the database secret as
+    last read, or an IAM authentication token), not with the password of init: RDS rotates the secret every 7 days,
+    a token lives 15 minutes, and with SnapStart init ran when the version was published. A login refused all the
+    same is refreshed by `db._connect`."""
 
     @event.listens_for(pg8000_engine, "do_connect")
     def _current_login(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         try:
-            cparams["user"], cparams["password"] = database_login(read_database_secret(secret_arn))
-        except ConfigurationError:  # Secrets Manager unreachable: the login of the URL (read at init) is tried
-            logger.warning("could not read the database secret: trying the login read at start")
+            cparams["user"], cparams["password"] = login.current()
+        except ConfigurationError:  # Secrets Manager unreachable, no credentials: the URL's login (init's) is tried
+            logger.warning("could not read the database login: trying the login read at start")
 
 
 @cache
@@ -143,6 +151,7 @@ def _ping_when_in_doubt(pg8000_engine: Engine) -> None:
         try:
             dialect.do_ping(dbapi_connection)
         except Exception as error:  # a dead socket fails in whatever way pg8000 happens to notice it
+            count(RECONNECT_METRIC, reason="dead_at_checkout")  # the pool replaces it
             raise DisconnectionError("the database connection failed its ping") from error
 
 
@@ -170,14 +179,20 @@ def _sessions_in_utc(pg8000_engine: Engine) -> None:
 
 
 def _connect_with_tls(pg8000_engine: Engine, ca_bundle: str | None) -> None:
-    """With a CA bundle (RDS's, for instance), TLS is required and the server's certificate verified against it
-    (name included). Without one, TLS is used when the server offers it, unverified: pg8000's own default, minus
-    the system CA store pg8000 loads for every connection (about 16 ms) and never consults. A server without TLS
-    (a local one) costs a second TCP connect instead."""
+    """TLS is verified (the server's certificate against a CA bundle, its name against the host) for every server
+    but one on this machine: against `ca_bundle` when given (for a direct connection to RDS, its global-bundle.pem),
+    else against the Amazon roots RDS Proxy's certificates chain to. A refused certificate is no connection at all,
+    never a second try in plaintext.
+
+    Only a server on this machine (localhost, 127.0.0.1, ::1: local runs, tests, whose traffic never leaves it)
+    without a bundle is spoken to over TLS when it offers it, unverified (pg8000's own default, minus the system CA
+    store pg8000 loads for every connection, about 16 ms, and never consults), and in plaintext when it has none,
+    at the cost of a second TCP connect."""
     import ssl
 
     from pg8000.exceptions import InterfaceError as Pg8000InterfaceError
 
+    ca_bundle = ca_bundle or default_ca_bundle(pg8000_engine.url.host)
     if ca_bundle:
         verifying = ssl.create_default_context(cafile=ca_bundle)  # CERT_REQUIRED, hostname checked
     else:
@@ -197,6 +212,14 @@ def _connect_with_tls(pg8000_engine: Engine, ca_bundle: str | None) -> None:
             if "refuses SSL" not in str(error):
                 raise
         return dialect.connect(*cargs, ssl_context=False, **cparams)
+
+
+def default_ca_bundle(host: str | None) -> str | None:
+    """The CA bundle a connection to `host` is verified against when none is configured: none for a server on this
+    machine, the Amazon roots for any other."""
+    if host is None or host in LOCAL_HOSTS or f"[{host}]" in LOCAL_HOSTS:
+        return None
+    return str(AMAZON_ROOT_CAS)
 
 
 def _parse_timestamps_fast(pg8000_engine: Engine) -> None:

@@ -11,14 +11,16 @@ in a state the event may leave. A payment that cannot settle the invoice is set 
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from billing import outbox, unapplied_payments
+from billing.db import after_commit
 from billing.invoice_states import Guard, InvoiceEvent, guards_of
 from billing.money import settlement_terms
-from billing.observability import logger
+from billing.observability import count, logger
 from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice
 from billing.repository.sql import utc_now
 from billing.repository.unapplied_payments import UnappliedPaymentRecord
@@ -42,6 +44,11 @@ class FulfillmentResult(NamedTuple):  # immutable; cheaper to define than a data
     invoice: InvoiceRecord | None
     unapplied: UnappliedPaymentRecord | None = None  # the payment set aside, for PAYMENT_NOT_APPLIED
 
+
+# The payments an operator watches: counted when the invoice's transition commits, wherever it was applied from
+# (webhook, verify, checkout's look at a previous session, reconciliation).
+_PAYMENT_METRICS = {Outcome.PAID: "PaymentPaid", Outcome.FAILED: "PaymentFailed",
+                    Outcome.PROCESSING: "PaymentProcessing"}
 
 # What a session in each state does to its invoice: the state machine's event and the outcome it answers.
 _SESSION_EVENTS = {
@@ -71,6 +78,8 @@ def fulfill_checkout_session(
         )
     if updated is not None:
         _note_for_the_payer(conn, event, updated, session)
+        if outcome in _PAYMENT_METRICS:
+            after_commit(conn, partial(count, _PAYMENT_METRICS[outcome]))
         return _logged(FulfillmentResult(outcome, updated), session)
     if event is InvoiceEvent.PAYMENT_FAILED:
         unapplied_payments.note_payment_failed(conn, session.payment_intent)

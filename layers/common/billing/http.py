@@ -9,16 +9,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import wraps
 from typing import Any, NamedTuple
 
 from billing.errors import BadRequest, BillingError, PayloadTooLarge
-from billing.observability import logger
+from billing.observability import count, log_keys, logger
 
 # Larger bodies are refused before any parsing. Stripe's biggest event payloads are tens of kB.
 MAX_BODY_BYTES = 256 * 1024
+ERROR_RESPONSE_METRIC = "ErrorResponse"
+_MAX_LOGGED_ID = 100
 
 Response = dict[str, Any]
 
@@ -72,22 +75,42 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
 
     @wraps(route)
     def lambda_handler(event: Mapping[str, Any], context: Any) -> Response:
-        try:
-            answer = route(ApiRequest.from_event(event))
-            if isinstance(answer, FileResponse):
-                return file_response(answer)
-            status, body = answer
-            return json_response(status, body)
-        except BillingError as error:
-            log = logger.warning if error.status_code >= 500 else logger.info
-            log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
-            return json_response(error.status_code, {"error": error.message})
-        except Exception:
-            logger.exception("unhandled error")
-            return json_response(500, {"error": "internal error"})
+        with log_keys(**_payment_ids(event)):
+            try:
+                answer = route(ApiRequest.from_event(event))
+                if isinstance(answer, FileResponse):
+                    return file_response(answer)
+                status, body = answer
+                return json_response(status, body)
+            except BillingError as error:
+                log = logger.warning if error.status_code >= 500 else logger.info
+                log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
+                return _error_response(error.status_code, error.message)
+            except Exception:
+                logger.exception("unhandled error")
+                return _error_response(500, "internal error")
 
-    handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler)
+    # clear_state: keys appended during one invocation never reach the next one's lines
+    handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler,
+                                                                                          clear_state=True)
     return handler
+
+
+def _payment_ids(event: Any) -> dict[str, str | None]:
+    """The route's invoiceId and sessionId, for every log line of the request (cut short: they come from the
+    caller, and are checked only by the route)."""
+    parameters = event.get("pathParameters") if isinstance(event, Mapping) else None
+    if not isinstance(parameters, Mapping):
+        return {}
+    return {key: str(parameters[key])[:_MAX_LOGGED_ID] for key in ("invoiceId", "sessionId") if key in parameters}
+
+
+def _error_response(status: int, message: str) -> Response:
+    """An error answered, and counted by function and class (4xx, 5xx): the webhook's alarms watch their rates
+    whichever ingress Stripe calls (docs/OPERATIONS.md)."""
+    count(ERROR_RESPONSE_METRIC, function=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local",
+          status_class=f"{status // 100}xx")
+    return json_response(status, {"error": message})
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> Response:

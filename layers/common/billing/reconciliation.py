@@ -26,7 +26,7 @@ from billing import stripe_gateway, unapplied_payments
 from billing.db import transaction
 from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.fulfillment import fulfill_checkout_session
-from billing.observability import logger
+from billing.observability import count, log_keys, logger
 from billing.repository.checkout_sessions import note_reconciled
 from billing.repository.invoices import InvoiceRecord, reconciliation_candidates
 from billing.repository.reconciliation_cursor import advance_events_cursor, events_cursor
@@ -34,6 +34,12 @@ from billing.repository.sql import utc_now
 from billing.repository.stripe_events import processed_event_ids
 from billing.settings import settings
 from billing.webhook import HANDLED_EVENT_TYPES, process_event, retry_events_awaiting_payment
+
+REPAIR_METRIC = "ReconciliationRepair"
+# Session outcomes that changed an invoice the webhook should have changed first; every missed event applied is
+# one too, unless a delivery got there first or it failed (and stays for the next walk).
+_REPAIRS = frozenset({"paid", "processing", "failed", "session_released", "payment_not_applied"})
+_NOT_REPAIRS = frozenset({"duplicate", "error", "stripe_unavailable"})
 
 # Stripe retries a delivery for three days; an event about a payment we never record is not ours.
 _ADJUSTMENT_RETRY_WINDOW = timedelta(days=7)
@@ -56,10 +62,11 @@ def reconcile() -> dict[str, Any]:
         )
     outcomes: Counter[str] = Counter()
     for invoice in candidates:
-        try:
-            outcomes[_reconcile_invoice(invoice)] += 1
-        except PaymentProviderUnavailable:
-            outcomes["stripe_unavailable"] += 1  # left for the next run
+        with log_keys(invoiceId=invoice.id, sessionId=invoice.stripe_checkout_session_id):
+            try:
+                outcomes[_reconcile_invoice(invoice)] += 1
+            except PaymentProviderUnavailable:
+                outcomes["stripe_unavailable"] += 1  # left for the next run
     report: dict[str, Any] = {"examined": len(candidates), "outcomes": outcomes}
     try:
         report["recovered_events"] = dict(recover_missed_events(older_than_seconds=60 * config.reconcile_after_minutes))
@@ -74,7 +81,11 @@ def reconcile() -> dict[str, Any]:
     if refunds:
         report["unapplied_payments"] = dict(refunds)
     report["outcomes"] = dict(outcomes)
-    logger.info("reconciliation finished", extra=report)
+    repairs = sum(n for outcome, n in outcomes.items() if outcome in _REPAIRS)
+    repairs += sum(n for outcome, n in report["recovered_events"].items() if outcome not in _NOT_REPAIRS)
+    if repairs:
+        count(REPAIR_METRIC, repairs)  # each one a webhook that was lost or late: an alarm watches it
+    logger.info("reconciliation finished", extra={**report, "repairs": repairs})
     return report
 
 

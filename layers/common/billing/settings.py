@@ -40,6 +40,8 @@ class Settings:
     database_url: str | None = None
     database_secret_arn: str | None = None  # set when the URL came from it: each new connection logs in with it
     database_ca_bundle: str | None = None  # PEM file: the database's TLS certificate is verified against it
+    database_iam_auth: bool = False  # each login presents an IAM authentication token (RDS Proxy), no password
+    aws_region: str | None = None  # where IAM authentication tokens are signed for
     firebase_project_id: str | None = None
     firebase_tenant_id: str | None = None  # tokens of this Identity Platform tenant only; None: no tenant's
     firebase_service_account: str | None = None  # JSON key: tokens are also checked for revocation
@@ -81,12 +83,25 @@ def _required(name: str, value: str | None, problems: list[str]) -> str | None:
 
 
 def _database(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """DATABASE_URL, else IAM authentication (RDS Proxy: the URL from DATABASE_HOST/PORT/NAME/USER, no password),
+    else the database secret."""
     values: dict[str, Any] = {"database_url": environ.get("DATABASE_URL") or None}
+    iam_auth = environ.get("DATABASE_IAM_AUTH") or "false"
+    if iam_auth not in ("true", "false"):
+        problems.append("DATABASE_IAM_AUTH must be true or false")
+    elif iam_auth == "true":
+        values |= {"database_iam_auth": True,
+                   "aws_region": _required("AWS_REGION (IAM database authentication signs for it)",
+                                           environ.get("AWS_REGION"), problems)}
+        if not values["database_url"]:
+            user = _required("DATABASE_USER (IAM database authentication logs in as it)",
+                             environ.get("DATABASE_USER"), problems)
+            values["database_url"] = database_url(str(user), None, {}, environ) if user else None
     if not values["database_url"] and environ.get("DATABASE_SECRET_ARN"):
         values["database_secret_arn"] = environ["DATABASE_SECRET_ARN"]
         values["database_url"] = database_url_from_rds_secret(read_database_secret(environ["DATABASE_SECRET_ARN"]),
                                                               environ)
-    _required("DATABASE_URL (or DATABASE_SECRET_ARN)", values["database_url"], problems)
+    _required("DATABASE_URL (or DATABASE_SECRET_ARN, or DATABASE_IAM_AUTH)", values["database_url"], problems)
     ca_bundle = environ.get("DATABASE_CA_BUNDLE") or None
     if ca_bundle and not os.path.isfile(ca_bundle):
         problems.append("DATABASE_CA_BUNDLE names no file")
@@ -224,13 +239,17 @@ def database_url_from_rds_secret(secret: Mapping[str, Any], environ: Mapping[str
     host, port and database name then come from DATABASE_HOST, DATABASE_PORT and DATABASE_NAME (template
     parameters), which also win over the secret's own (an RDS Proxy endpoint is not the instance a secret made by
     hand names)."""
+    return database_url(*database_login(secret), secret, environ)
+
+
+def database_url(username: str, password: str | None, secret: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The URL for this login at DATABASE_HOST/PORT/NAME, else the secret's host, port and dbname."""
     from sqlalchemy.engine import URL
 
-    username, password = database_login(secret)
     host = environ.get("DATABASE_HOST") or secret.get("host")
     if not host:
-        raise ConfigurationError("the database secret has no host: set DATABASE_HOST (template parameter "
-                                 "DatabaseHost) to the database's or the RDS Proxy's endpoint")
+        raise ConfigurationError("the database has no host: set DATABASE_HOST (template parameter DatabaseHost, or "
+                                 "UseRdsProxy) to the database's or the RDS Proxy's endpoint")
     try:
         port = int(environ.get("DATABASE_PORT") or secret.get("port") or 5432)
     except (TypeError, ValueError):

@@ -30,12 +30,13 @@ import stripe
 
 from billing import config_rules
 from billing.errors import ConfigurationError, PaymentProviderUnavailable, UnsupportedAmount
-from billing.observability import logger
+from billing.observability import count, logger
 from billing.settings import current_secret, settings
 
 # Connect and read timeouts (s): three attempts and the pauses between them still answer within API Gateway's 30 s.
 _TIMEOUT = (3.0, 6.0)
 _RETRY_DELAYS = (0.5, 1.0)  # seconds before the second and the third attempt: three attempts in all
+RETRY_METRIC, ERROR_METRIC = "StripeRetry", "StripeError"
 _EVENTS_PAGE_SIZE = 100  # Stripe's largest page
 
 
@@ -350,6 +351,7 @@ def _call_once(action: str, request: Any, rejection: type[Exception] | None, rej
             logger.info("stripe call retried", extra={"action": action, "error": type(error).__name__,
                                                       "http_status": error.http_status,
                                                       "stripe_request_id": error.request_id})
+            count(RETRY_METRIC)
             raise _Retryable() from error
         raise _translated(action, error, rejection, rejection_code) from error
 
@@ -363,7 +365,7 @@ def _translated(action: str, error: stripe.StripeError, rejection: type[Exceptio
         logger.error("stripe refused an idempotency key reused with other parameters",
                      extra={"action": action, "stripe_error": "idempotency_error",
                             "stripe_request_id": error.request_id})
-        return PaymentProviderUnavailable()
+        return _failed_for_good()
     if isinstance(error, stripe.InvalidRequestError):
         if error.code == "resource_missing":
             return _ResourceMissing()
@@ -373,10 +375,16 @@ def _translated(action: str, error: stripe.StripeError, rejection: type[Exceptio
             return UnsupportedAmount(error.user_message or "amount outside Stripe's limits")
         logger.error("stripe rejected a request", extra={"action": action, "stripe_code": error.code,
                                                           "stripe_request_id": error.request_id})
-        return PaymentProviderUnavailable()
+        return _failed_for_good()
     # Connection errors, timeouts, 409, 429 and 5xx that survived the retries (or Stripe said not to retry); also
     # a bad API key.
     logger.warning("stripe unavailable", extra={"action": action, "error": type(error).__name__,
                                                  "http_status": error.http_status,
                                                  "stripe_request_id": error.request_id})
+    return _failed_for_good()
+
+
+def _failed_for_good() -> PaymentProviderUnavailable:
+    """A Stripe call that failed after its retries (the request answers 502): the metric an alarm watches."""
+    count(ERROR_METRIC)
     return PaymentProviderUnavailable()

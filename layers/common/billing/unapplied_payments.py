@@ -18,16 +18,17 @@ only what it asked for. A bank debit still in flight is recorded and released, a
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
 
 from billing import outbox, stripe_gateway
-from billing.db import transaction
+from billing.db import after_commit, transaction
 from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.invoice_states import SETTLED_STATUSES, InvoiceEvent, sources_of, target_of
 from billing.money import settlement_terms, settles_exactly
-from billing.observability import logger, surface
+from billing.observability import count, logger, surface
 from billing.repository.checkout_sessions import is_our_checkout_session
 from billing.repository.invoices import InvoiceRecord, apply_invoice_event, find_invoice
 from billing.repository.sql import utc_now
@@ -43,6 +44,8 @@ from billing.settings import settings
 from billing.stripe_gateway import CheckoutSessionSnapshot
 
 METRIC = "UnappliedPayment"
+# What became of it: an alarm watches both (docs/OPERATIONS.md)
+REFUNDED_METRIC, HELD_METRIC = "MismatchedPaymentRefunded", "MismatchedPaymentHeld"
 _REFUNDABLE = (UnappliedStatus.REFUND_DUE, UnappliedStatus.HELD)
 
 
@@ -85,6 +88,8 @@ def set_aside(
     ):
         released = apply_invoice_event(conn, invoice.id, InvoiceEvent.PAYMENT_NOT_APPLICABLE,
                                                   session_id=session.id)
+    if record.status == UnappliedStatus.HELD:
+        after_commit(conn, partial(count, HELD_METRIC))
     surface(METRIC, "payment does not settle its invoice", dimensions={"reason": reason.value},
             invoice_id=invoice.id, payment_intent_id=record.id, checkout_session_id=session.id,
             unapplied_status=record.status, session_released=released is not None)
@@ -136,6 +141,7 @@ def refund(payment_intent_id: str, *, allowed: tuple[UnappliedStatus, ...] = _RE
         refunded = _require(conn, record.id)
     logger.info("unapplied payment refunded", extra={"payment_intent_id": record.id, "invoice_id": record.invoice_id,
                                                      "refund_id": refund_id})
+    count(REFUNDED_METRIC)
     return refunded
 
 

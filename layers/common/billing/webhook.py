@@ -33,7 +33,7 @@ from billing.db import transaction
 from billing.errors import BadRequest, BillingError, PaymentProviderUnavailable, ServiceUnavailable
 from billing.fulfillment import fulfill_checkout_session
 from billing.inbox import stored_payload
-from billing.observability import logger, surface
+from billing.observability import count, log_keys, logger, surface
 from billing.repository.stripe_events import (
     claim_event,
     events_with_outcome,
@@ -70,6 +70,8 @@ HANDLED_EVENT_TYPES = tuple(EVENT_HANDLERS)
 # Refunds and disputes may overtake their payment: reconciliation applies them again once it is recorded.
 ADJUSTMENT_EVENT_TYPES = tuple(t for t, h in EVENT_HANDLERS.items() if h in (apply_charge_refunded, apply_dispute))
 FOREIGN_EVENT_METRIC = "ForeignStripeEvent"
+EVENT_METRIC = "WebhookEvent"  # every verified delivery, by outcome
+SIGNATURE_FAILURE_METRIC = "WebhookSignatureFailure"
 # Stripe's events nest a dozen levels at most (an event, its object, an expanded object, its lists); a signed body
 # nested deeper is no Stripe event, and storing or walking it would only cost us (or overflow the parser's stack).
 MAX_EVENT_DEPTH = 64
@@ -78,10 +80,22 @@ _TOO_DEEP = "webhook body is nested too deeply"
 
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
     event = _verified_event(payload, signature)
-    outcome = process_event(event)
+    try:
+        outcome = process_event(event)
+    except Exception:
+        count(EVENT_METRIC, outcome="error")
+        raise
+    count(EVENT_METRIC, outcome=_metric_outcome(outcome))
     if outcome is None:
         return {"received": True, "duplicate": True}
     return {"received": True, "outcome": outcome}
+
+
+def _metric_outcome(outcome: str | None) -> str:
+    """A dimension of few values: "duplicate" for a delivery processed before, "error" for any failure recorded."""
+    if outcome is None:
+        return "duplicate"
+    return "error" if outcome.startswith("error") else outcome
 
 
 def process_event(event: dict[str, Any]) -> str | None:
@@ -90,6 +104,12 @@ def process_event(event: dict[str, Any]) -> str | None:
     On failure the effect is rolled back, the event is kept in the inbox with its error (so it is visible and
     can be reprocessed), and ServiceUnavailable makes the webhook answer 503 so that Stripe retries."""
     record = _inbox_fields(event)
+    session_id = record["object_id"] if str(record["object_id"]).startswith("cs_") else None
+    with log_keys(eventId=event["id"], invoiceId=record["invoice_id"], sessionId=session_id):
+        return _process(event, record)
+
+
+def _process(event: dict[str, Any], record: dict[str, Any]) -> str | None:
     try:
         with transaction() as conn:
             if not claim_event(conn, **record):
@@ -177,6 +197,7 @@ def _verified_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     try:
         verify_webhook_signature(payload, signature)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        count(SIGNATURE_FAILURE_METRIC)
         raise BadRequest("invalid or missing Stripe-Signature") from None
     return parse_event(payload)
 

@@ -1,7 +1,8 @@
-"""A PostgreSQL cluster of the tests' own that asks for passwords.
+"""A PostgreSQL cluster of our own that asks for passwords, with settings of our choosing.
 
 The shared server on 127.0.0.1:5432 trusts local connections (any password works), so a refused password, and
-so a rotated one, can only be tested on a cluster made with `initdb --auth=scram-sha-256`. It runs from the
+so a rotated one, can only be tested on a cluster made with `initdb --auth=scram-sha-256`; the pooler benchmark
+(bench/pooler.py) needs a server whose `max_connections` it lowers without touching the shared one. It runs from the
 PostgreSQL server package's binaries (not on PATH: /usr/lib/postgresql/<version>/bin, or PG_BINDIR), on a free
 port, with its socket and data in a temporary directory. initdb and postgres refuse to run as root, so as root
 (CI) they run as the `postgres` user (or `nobody`), which owns the directory.
@@ -39,7 +40,11 @@ def server_bindir() -> Path:
 
 
 class PasswordPostgres:
-    def __init__(self) -> None:
+    """`settings`: server settings (`max_connections`...); `ports`: the ports to try, else free ones."""
+
+    def __init__(self, settings: dict[str, str] | None = None, ports: list[int] | None = None) -> None:
+        self.settings = settings or {}
+        self.ports = ports
         self.bindir = server_bindir()
         self.superuser_password = secrets.token_urlsafe(16)
         self.directory = Path(tempfile.mkdtemp(prefix="billing-scram-"))
@@ -55,7 +60,8 @@ class PasswordPostgres:
             os.chown(self.directory, account.pw_uid, account.pw_gid)
 
     def _run(self, *command: str) -> None:
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.directory, timeout=120,
+        result = subprocess.run(command, capture_output=True,  # noqa: S603 (the server package's own binaries)
+                                 text=True, cwd=self.directory, timeout=120,
                                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}, **self._as)
         if result.returncode != 0:
             raise RuntimeError(f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -67,15 +73,17 @@ class PasswordPostgres:
             os.chown(password_file, self._as["user"], self._as["group"])
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=scram-sha-256",
                   f"--pwfile={password_file}", "--no-sync", "-E", "UTF8")
-        for attempt in range(3):  # a free port can be taken by someone else before the server binds it
-            self.port = free_port()
+        options = "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        candidates = self.ports or [free_port() for _ in range(3)]
+        for attempt, port in enumerate(candidates):  # a free port can be taken by someone else before it is bound
+            self.port = port
             try:
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.directory / "server.log"),
-                          "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",
-                          "-w", "-t", "60", "start")
+                          "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+                          + options, "-w", "-t", "60", "start")
                 return self
             except RuntimeError:
-                if attempt == 2:
+                if attempt == len(candidates) - 1:
                     raise
         return self
 
