@@ -12,8 +12,8 @@ import pytest
 
 from tests.support.cloudformation import deployed, of_type
 
-FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "StripeWebhookFunction",
-             "ReconcileFunction", "StripeEventRetentionFunction")
+FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "InvoicePdfFunction",
+             "StripeWebhookFunction", "ReconcileFunction", "StripeEventRetentionFunction", "NotifierFunction")
 
 
 def login_statement(template) -> dict:
@@ -124,7 +124,7 @@ def test_every_log_group_has_a_retention_period_and_every_function_its_log_group
 # ----- alarms and the dashboard ---------------------------------------------------------------------------------
 
 ALARMS = {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "WebhookClientErrorRateAlarm", "WebhookServerErrorRateAlarm",
-          "ReconciliationRepairsAlarm", "ReconcileFailuresAlarm", "MismatchedPaymentsAlarm"}
+          "ReconciliationRepairsAlarm", "ReconcileFailuresAlarm", "MismatchedPaymentsAlarm", "NotificationFailedAlarm"}
 LAYER = Path(__file__).resolve().parents[1] / "layers" / "common" / "billing"
 
 
