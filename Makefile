@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY := 0
 PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: dev-env test test-fast lint cfn build smoke ci clean dev demo invoke doctor token sign seed stripe-events test-browser \
-	unapplied-payments test-prisma auth-emulator
+	unapplied-payments test-prisma staff auth-emulator
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/invoice_pdf/requirements.txt
@@ -50,6 +50,11 @@ token: dev-env
 sign: dev-env
 	@$(BIN)/python -m local.sign $(ARGS)
 
+## The staff claim (billingAdmin) of a Firebase user: make staff ARGS="grant|revoke|show <uid or email>" (the running
+## stack's Auth emulator, else FIREBASE_PROJECT_ID with FIREBASE_SERVICE_ACCOUNT)
+staff: dev-env
+	@$(BIN)/python scripts/staff_claims.py $(ARGS)
+
 ## Reset the demo companies, contacts and invoices.
 seed: dev-env
 	$(BIN)/python -m local.seed
@@ -66,7 +71,7 @@ unapplied-payments: dev-env
 # The local tools and the scripts import the layer from its directory, as Lambda does from /opt/python, and the
 # repository's packages (local, stripe_double, harness ...) from the root.
 TOOLS_PATH := $(CURDIR)/layers/common:$(CURDIR)
-dev demo invoke doctor token sign seed stripe-events unapplied-payments: export PYTHONPATH := $(TOOLS_PATH)
+dev demo invoke doctor token sign seed stripe-events unapplied-payments staff: export PYTHONPATH := $(TOOLS_PATH)
 
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
@@ -116,6 +121,16 @@ PRISMA_NODE := tests/prisma/node
 test-prisma: dev-env $(PRISMA_NODE)/node_modules/.installed
 	$(BIN)/python -m pytest -m prisma tests/prisma/cli tests/prisma/test_core_flows_on_prisma.py
 
+## docs/openapi.yaml fuzzed by schemathesis against the local API (make dev's stack on free ports, SQLite): no server
+## error, every status and body as documented; prints schemathesis's figures. SCHEMATHESIS_ARGS="--max-examples 200".
+$(BIN)/.schemathesis-installed: requirements-schemathesis.txt $(BIN)/.installed
+	@$(BIN)/python -m pip install --quiet -r requirements-schemathesis.txt >&2
+	@touch $@
+
+.PHONY: schemathesis
+schemathesis: dev-env $(BIN)/.schemathesis-installed
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python scripts/schemathesis_run.py $(SCHEMATHESIS_ARGS)
+
 ## Lambda runs 3.13, and the code also runs on 3.11+: the suite once more on Python 3.11 when the machine has it.
 PYTHON311 ?= $(shell PYENV_VERSION=3.11.7 python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3.11)
 VENV311 := .venv311
@@ -163,9 +178,15 @@ ci: lint test cfn smoke
 
 ## Performance (not part of ci): cold starts, warm latency, SQL per request, webhook throughput and sizes, ours
 ## against a naive baseline in one run; writes docs/PERFORMANCE.md. A few minutes; BENCH_ARGS=--quick for fewer runs.
-.PHONY: bench
+.PHONY: bench bench-staff
 bench: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench $(BENCH_ARGS)
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.staff_scale
+
+## The staff side at scale alone (part of make bench): 100,000 invoices over 2,000 companies; writes
+## docs/STAFF_SCALE.md (statements, p50/p99, query plans; fails on a sequential scan of "Invoice").
+bench-staff: dev-env
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.staff_scale $(BENCH_STAFF_ARGS)
 
 ## The invoice PDF function's cold start and warm p50 beside the list route's, measured in one run (the built
 ## functions); BENCH_ARGS=--write puts the rows into docs/PERFORMANCE.md. A minute or two.

@@ -8,6 +8,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +20,10 @@ def sample(name: str) -> dict[str, Any]:
 
 def client_request(name: str, token: str | None, **path_parameters: str) -> dict[str, Any]:
     """A sample client event with our token and path parameters (rawPath rebuilt from the route key)."""
-    event = copy.deepcopy(sample(name))
+    return client_request_from(copy.deepcopy(sample(name)), token, **path_parameters)
+
+
+def client_request_from(event: dict[str, Any], token: str | None, **path_parameters: str) -> dict[str, Any]:
     headers = {k: v for k, v in event.get("headers", {}).items() if k != "authorization"}
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
@@ -32,6 +36,26 @@ def client_request(name: str, token: str | None, **path_parameters: str) -> dict
             path = path.replace("{" + key + "}", value)
         event["rawPath"] = path
         event["requestContext"]["http"]["path"] = path
+    return event
+
+
+def staff_request(route_key: str, token: str | None, *, body: Any = None, query: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None, **path_parameters: str) -> dict[str, Any]:
+    """A request to a staff route, built from the staff sample (events/staff_invoices.json) with its route key."""
+    event = copy.deepcopy(sample("staff_invoices"))
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    event["requestContext"]["http"]["method"] = route_key.split(" ", 1)[0]
+    event["rawPath"] = event["requestContext"]["http"]["path"] = route_key.split(" ", 1)[1]
+    event = client_request_from(event, token, **path_parameters)
+    event["headers"].update(headers or {})
+    event.pop("queryStringParameters", None)
+    event["rawQueryString"] = ""
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["rawQueryString"] = urlencode(query)
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        event["headers"]["content-type"] = "application/json"
     return event
 
 

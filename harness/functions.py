@@ -24,6 +24,8 @@ class Functions:
     stripe_event_retention: Invoke
     notifier: Invoke
     invoice_pdf: Invoke
+    payment_history: Invoke
+    staff_invoices: Invoke
 
 
 def load_all() -> Functions:
@@ -37,6 +39,8 @@ def load_all() -> Functions:
         stripe_event_retention=handlers["StripeEventRetentionFunction"],
         notifier=handlers["NotifierFunction"],
         invoice_pdf=handlers["InvoicePdfFunction"],
+        payment_history=handlers["PaymentHistoryFunction"],
+        staff_invoices=handlers["StaffInvoicesFunction"],
     )
 
 

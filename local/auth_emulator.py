@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from local.http_json import request_json
-from local.seed import CONTACTS
+from local.seed import CONTACTS, STAFF_USERS
 from local.template import ROOT
 
 FIREBASE_CLI = ROOT / "local" / "firebase" / "node_modules" / ".bin" / "firebase"
@@ -42,11 +42,11 @@ def create_contact_accounts(emulator_url: str, project_id: str) -> list[str]:
     """Each seeded contact's account in the emulator, made anew (an account left from an earlier run with the same
     uid is replaced); the uids made."""
     accounts = f"{emulator_url.rstrip('/')}/identitytoolkit.googleapis.com/v1/projects/{project_id}/accounts"
-    for person in CONTACTS:
+    for person in (*CONTACTS, *STAFF_USERS):  # the staff user too: make dev grants it the staff claim there
         _call(accounts + ":delete", {"localId": person.firebase_uid}, allowed_error="USER_NOT_FOUND")
         _call(accounts, {"localId": person.firebase_uid, "email": person.email, "password": person.password,
                          "displayName": person.full_name})
-    return [person.firebase_uid for person in CONTACTS]
+    return [person.firebase_uid for person in (*CONTACTS, *STAFF_USERS)]
 
 
 def _call(url: str, body: dict[str, Any], allowed_error: str | None = None) -> None:

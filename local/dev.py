@@ -26,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 
 from billing.db import create_database_engine
+from billing.webhook import HANDLED_EVENT_TYPES
 from local import seed
 from local.api_server import ignore_interrupts, stop_on_sigterm
 from local.auth_emulator import AuthEmulatorUnavailable, create_contact_accounts, emulator_host
@@ -47,7 +48,7 @@ from local.template import ROOT, Route, function_url_routes, http_routes, schedu
 STARTUP_TIMEOUT_SECONDS = 60
 # The stack's processes, by the name stack.json gives their pids.
 PIECES = {"stripe": "stripe_double", "api": "local.api_server", "scheduler": "local.scheduler",
-          "portal": "local.portal_server"}
+          "portal": "local.portal_server", "auth": "local.auth_standin"}
 # Path parameters in the printed curls.
 EXAMPLE_PATH_VALUES = {"invoiceId": "inv_demo_usd", "sessionId": "$SESSION_ID"}
 
@@ -182,6 +183,42 @@ def portal_url_to_serve(configured: str, port: int | None) -> str | None:
     return f"http://{parts.hostname}:{chosen}"
 
 
+def choose_auth_emulator(environment: dict[str, str]) -> bool:
+    """Whether to start the Auth emulator stand-in, with FIREBASE_AUTH_EMULATOR_HOST settled before any piece
+    starts. Given in the environment, it is where the emulator is: a real one when something listens there already,
+    else the stand-in is started there. Not given, the stand-in gets a free port of its own (two stacks never race
+    for one; the functions never call the emulator: stack.json tells the local tools where it is)."""
+    if not os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
+        environment["FIREBASE_AUTH_EMULATOR_HOST"] = f"127.0.0.1:{free_port()}"
+        return True
+    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
+    with socket.socket() as probe:
+        return probe.connect_ex((host or "127.0.0.1", int(port))) != 0
+
+
+def start_auth_emulator_and_seed_staff(start: Any, environment: dict[str, str], state_dir: Path,
+                                       stand_in: bool) -> str:
+    """The Auth emulator stand-in (when `stand_in`), and the seeded staff user granted the staff claim by the
+    operators' own command (scripts/staff_claims.py)."""
+    from local.auth_standin import AUTH_USERS_FILE
+    from local.seed import STAFF_USERS
+
+    host, _, port = environment["FIREBASE_AUTH_EMULATOR_HOST"].rpartition(":")
+    if stand_in:
+        process = start("auth", ["--host", host or "127.0.0.1", "--port", port,
+                                 "--state", str(state_dir / AUTH_USERS_FILE)], {})
+        wait_until_listening(int(port), process, "Auth emulator stand-in", STARTUP_TIMEOUT_SECONDS)
+    staff = STAFF_USERS[0]
+    granted = subprocess.run(  # noqa: S603 (this interpreter, our script)
+        [sys.executable, str(ROOT / "scripts" / "staff_claims.py"), "grant", staff.firebase_uid], cwd=ROOT,
+        env=child_environment({name: environment[name] for name in ("FIREBASE_PROJECT_ID",
+                                                                   "FIREBASE_AUTH_EMULATOR_HOST")}),
+        capture_output=True, text=True, timeout=60, check=False)
+    if granted.returncode != 0:
+        return f"could not grant {staff.email} the staff claim: {granted.stderr.strip()[-300:]}"
+    return f"{staff.email} ({staff.firebase_uid}) holds billingAdmin: TOKEN=$(make -s token CONTACT=staff)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the local stack: database, Stripe double, HTTP API, reference portal, schedules.")
@@ -231,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator = {"FIREBASE_AUTH_EMULATOR_HOST": emulator_host(auth_emulator)} if auth_emulator else {}
     environ = {**os.environ, "PORTAL_URL": portal_url or configured_portal}
     environment = function_environment(emulator | {k: v for k, v in environ.items() if v}, state_dir, stripe_url)
+    # Otherwise the stand-in answers firebase-admin's account calls (the staff claim's grant)
+    auth_stand_in = not auth_emulator and choose_auth_emulator(environment)
 
     print(f"dev  database: migrating and seeding {environment['DATABASE_URL'].split('@')[-1]}", flush=True)
     seeded = migrate_and_seed(environment["DATABASE_URL"],
@@ -254,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             "--host", args.stripe_host, "--port", str(stripe_port), "--webhook-url", webhook_url,
             "--bank-debit-settle-seconds", str(args.bank_debit_settle_seconds),
             "--retry-base-seconds", str(args.webhook_retry_base_seconds),
+            # the template's subscription: the events the webhook handles (billing/webhook.py)
+            "--enabled-events", ",".join(HANDLED_EVENT_TYPES),
         ], {"STRIPE_WEBHOOK_SECRET": environment["STRIPE_WEBHOOK_SECRET"]})
         api = start("api", ["--port", str(api_port)], environment)
         start("scheduler", ["--every-seconds", str(args.schedule_seconds)], environment)
@@ -269,12 +310,14 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_listening(api_port, api, "API server", STARTUP_TIMEOUT_SECONDS)
         if portal is not None and portal_port is not None:
             wait_until_listening(portal_port, portal, "portal server", STARTUP_TIMEOUT_SECONDS)
+        staff = start_auth_emulator_and_seed_staff(start, environment, state_dir, auth_stand_in)
         stack = Stack(api_url, stripe_url, webhook_url, environment,
                       {"dev": os.getpid(), **{name: process.pid for name, process in processes.items()}}, portal_url)
         env_vars_file = stack.save_sam_env_vars(state_dir)
         stack.save(state_dir)  # last: the other tools take it as the sign that the stack is up
         print(banner(stack, environment["DATABASE_URL"], routes, webhook_paths, args.schedule_seconds,
                      env_vars_file, seeded, auth_emulator), flush=True)
+        print(f"dev  staff: {staff}", flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.2)
         name, failed = next((n, p) for n, p in processes.items() if p.poll() is not None)

@@ -86,6 +86,11 @@ CONTACTS = (
     SeedContact("ct_demo_bob", "demo-uid-bob", "bob@acme.example", "co_demo_acme", "bob", "Bob Baker"),
     SeedContact("ct_demo_carol", "demo-uid-carol", "carol@globex.example", "co_demo_globex", "carol", "Carol Chen"),
 )
+# Staff: Firebase users with the billingAdmin custom claim and no Contact. `make dev` grants the claim with
+# scripts/staff_claims.py through its Auth emulator stand-in; `make token CONTACT=staff` is their token.
+STAFF_USERS = (
+    SeedContact("", "demo-uid-staff", "billing@staff.example", "", "staff", "Sam Staff"),
+)
 INVOICES = (
     SeedInvoice("inv_demo_deposit", "pr_demo_1", "INV-DEMO-000", Decimal("300.00"), "USD", "Deposit",
                 _utc("2025-12-15"), 0, "Signature", "payment-0", status="paid", paid_by="ct_demo_bob",
@@ -104,11 +109,11 @@ INVOICES = (
 
 
 def find_contact(name: str) -> SeedContact:
-    """A seeded contact by name ("alice"), id, Firebase uid or email."""
-    for candidate in CONTACTS:
-        if name in (candidate.name, candidate.id, candidate.firebase_uid, candidate.email):
+    """A seeded contact by name ("alice"), id, Firebase uid or email; or the seeded staff user ("staff")."""
+    for candidate in (*CONTACTS, *STAFF_USERS):
+        if name in (candidate.name, candidate.id or None, candidate.firebase_uid, candidate.email):
             return candidate
-    known = ", ".join(f"{c.name} ({c.id})" for c in CONTACTS)
+    known = ", ".join(f"{c.name} ({c.id or 'staff, no contact'})" for c in (*CONTACTS, *STAFF_USERS))
     raise KeyError(f"no seeded contact {name!r}; seeded contacts: {known}")
 
 

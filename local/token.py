@@ -5,6 +5,7 @@ the local project. The functions accept it only in emulator mode (FIREBASE_AUTH_
 sets and the layer refuses on AWS); anywhere else it is rejected like any forged token.
 
     python -m local.token alice      # a name, contact id, Firebase uid or email of a seeded contact
+    python -m local.token staff      # the seeded staff user, with the custom claims the emulator holds for it
     python -m local.token --uid some-firebase-uid
 
 `sign_in_with_password` is the Auth emulator's email/password sign-in for the seeded contacts, which the
@@ -20,14 +21,17 @@ import sys
 import time
 from typing import Any
 
-from local.seed import CONTACTS, find_contact
+from local.http_json import request_json
+from local.seed import CONTACTS, STAFF_USERS, find_contact
 from local.stack import stack_setting
 
 TOKEN_LIFETIME_SECONDS = 3600
 
 
-def emulator_id_token(project_id: str, uid: str, email: str | None = None, now: int | None = None) -> str:
-    """An ID token as the Firebase Auth emulator signs it: not at all."""
+def emulator_id_token(project_id: str, uid: str, email: str | None = None, now: int | None = None,
+                      custom_claims: dict[str, Any] | None = None) -> str:
+    """An ID token as the Firebase Auth emulator signs it: not at all. The user's custom claims are top-level
+    claims, as the emulator (and Firebase) put them."""
     issued = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "iss": f"https://securetoken.google.com/{project_id}",
@@ -41,6 +45,7 @@ def emulator_id_token(project_id: str, uid: str, email: str | None = None, now: 
     }
     if email:
         claims |= {"email": email, "email_verified": True}
+    claims = {**(custom_claims or {}), **claims}  # a custom claim never overrides a standard one
     header = {"alg": "none", "typ": "JWT"}
     return f"{_base64url(header)}.{_base64url(claims)}."
 
@@ -67,6 +72,19 @@ def sign_in_with_password(project_id: str, email: str, password: str) -> dict[st
     }
 
 
+def emulator_custom_claims(emulator_host: str, project_id: str, uid: str) -> dict[str, Any]:
+    """The user's custom claims as the Auth emulator (the stand-in of `make dev`, or the real one) holds them, as it
+    puts them in the tokens it issues; none when no emulator answers."""
+    url = f"http://{emulator_host}/identitytoolkit.googleapis.com/v1/projects/{project_id}/accounts:lookup"
+    try:
+        status, answer = request_json("POST", url, {"localId": [uid]}, {"authorization": "Bearer owner"})
+    except OSError:
+        return {}
+    users = answer.get("users") if status == 200 and isinstance(answer, dict) else None
+    attributes = users[0].get("customAttributes") if users else None
+    return dict(json.loads(attributes)) if attributes else {}
+
+
 def _base64url(value: dict[str, Any]) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -81,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         uid, email = args.uid, None
     elif not args.contact:
         # Never a token for someone the caller did not name: it would act as that contact.
-        known = "|".join(c.name for c in CONTACTS)
+        known = "|".join(c.name for c in (*CONTACTS, *STAFF_USERS))
         print(f"name the contact to make a token for: make token CONTACT={known}", file=sys.stderr)
         return 2
     else:
@@ -91,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             print(error.args[0], file=sys.stderr)
             return 2
         uid, email = person.firebase_uid, person.email
-    print(emulator_id_token(stack_setting("FIREBASE_PROJECT_ID"), uid, email))
+    # The custom claims the emulator keeps for the user (`make dev` grants the seeded staff user billingAdmin)
+    project_id = stack_setting("FIREBASE_PROJECT_ID")
+    claims = emulator_custom_claims(stack_setting("FIREBASE_AUTH_EMULATOR_HOST"), project_id, uid)
+    print(emulator_id_token(project_id, uid, email, custom_claims=claims))
     return 0
 
 

@@ -46,6 +46,9 @@ def run_migrations_on(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # One transaction per revision: 0005_staff_side builds indexes CONCURRENTLY, outside any transaction
+        # (alembic's autocommit_block commits the revision's own transaction first, never the revisions before).
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()

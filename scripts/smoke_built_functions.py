@@ -156,6 +156,19 @@ def run_smoke(database_url: str, stripe_api_base: str, capture_dir: str) -> list
         lambda body: body.get("success") is False,
     )
 
+    check(
+        "PaymentHistoryFunction",
+        load_event("payment_history.json"),
+        "200 with the attempts of inv_demo_usd",
+        lambda body: body.get("invoiceId") == "inv_demo_usd" and isinstance(body.get("attempts"), list),
+    )
+    check(
+        "StaffInvoicesFunction",
+        load_event("staff_invoices.json"),
+        "200 with a page of invoices (the seeded staff user's token)",
+        lambda body: isinstance(body.get("invoices"), list) and "nextCursor" in body,
+    )
+
     # The sample event, about the session just created, signed now (Stripe allows 300 s).
     webhook = load_event("stripe_webhook.json")
     payload = json.loads(webhook["body"])

@@ -104,7 +104,7 @@ class Checkout:
                 "type": "authenticate",
                 "authenticate_url": f"/local/checkout/sessions/{session_id}/authenticate",
             }}
-        return self._complete_paid(session_id)
+        return self._complete_paid(session_id, re.sub(r"[\s-]", "", number))
 
     def authenticate(self, session_id: str, approve: bool) -> Json:
         with self._lock:
@@ -126,7 +126,8 @@ class Checkout:
             raise PaymentRefused(400, "invalid_bank_account",
                                  "Use a test account number: " + ", ".join(TEST_BANK_ACCOUNTS))
         will_succeed, _ = account
-        self.double.complete_session(session_id, "unpaid", payment_method_type="us_bank_account")
+        self.double.complete_session(session_id, "unpaid", payment_method_type="us_bank_account",
+                                     source=re.sub(r"\s", "", account_number))
         with self._lock:
             self._bank_debits[session_id] = will_succeed
         if self.bank_debit_settle_seconds is not None:
@@ -165,9 +166,9 @@ class Checkout:
             raise PaymentRefused(409, "checkout_session_not_open", f"This Checkout Session is {session['status']}.")
         return session
 
-    def _complete_paid(self, session_id: str) -> Json:
+    def _complete_paid(self, session_id: str, card_number: str | None = None) -> Json:
         try:
-            self.double.complete_session(session_id, "paid", payment_method_type="card")
+            self.double.complete_session(session_id, "paid", payment_method_type="card", source=card_number)
         except ValueError as error:  # completed or expired by someone else meanwhile
             raise PaymentRefused(409, "checkout_session_not_open", str(error)) from None
         return self.summary(session_id)

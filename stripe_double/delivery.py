@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TextIO
 
@@ -67,10 +67,13 @@ class WebhookSender:
     """Delivers the double's events to one endpoint from a background thread, the way Stripe does."""
 
     def __init__(self, endpoint_url: str | None, secret: str | None, settings: DeliverySettings,
-                 log: TextIO = sys.stderr) -> None:
+                 log: TextIO = sys.stderr, enabled_events: Iterable[str] | None = None) -> None:
         if endpoint_url and not secret:
             raise ValueError("a webhook endpoint needs its signing secret (STRIPE_WEBHOOK_SECRET)")
         self.endpoint_url = endpoint_url
+        # The endpoint's subscription (Stripe's `enabled_events`; None: every event, Stripe's "*"): Stripe makes no
+        # delivery of an event the endpoint is not subscribed to.
+        self.enabled_events = frozenset(enabled_events) if enabled_events is not None else None
         self._secret = secret or ""
         self.settings = settings
         self._log = log
@@ -94,6 +97,8 @@ class WebhookSender:
 
     def enqueue(self, event: Json) -> None:
         """The double's event listener: schedule the event (never blocks the request that caused it)."""
+        if self.enabled_events is not None and event["type"] not in self.enabled_events:
+            return
         payload = event_payload(event)
         with self._condition:
             settings = self.settings

@@ -23,8 +23,47 @@ def pick_method(session: Json, paid: bool) -> str:
     return delayed[0] if delayed else "us_bank_account"
 
 
-def create_payment_intent(store: Store, session: Json, method: str, paid: bool) -> Json:
-    """The PaymentIntent and its Charge of a session the customer completed (succeeded, or processing)."""
+# Stripe's test cards as a charge describes them (payment_method_details.card): brand, funding, country.
+CARD_BRANDS = {"4": ("visa", "credit"), "5": ("mastercard", "credit"), "3": ("amex", "credit")}
+
+
+def card_details(number: str) -> Json:
+    """payment_method_details.card of the pinned SDK (Charge.PaymentMethodDetails.Card), for a test card."""
+    brand, funding = CARD_BRANDS.get(number[:1], ("visa", "credit"))
+    return {
+        "amount_authorized": None, "authorization_code": None, "brand": brand, "capture_before": None,
+        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+        "country": "US", "description": None, "electronic_commerce_indicator": None, "exp_month": 12,
+        "exp_year": 2034, "extended_authorization": None, "fingerprint": random_text(16), "funding": funding,
+        "iin": None, "incremental_authorization": None, "installments": None, "issuer": None, "last4": number[-4:],
+        "mandate": None, "moto": None, "multicapture": None, "network": brand, "network_token": None,
+        "network_transaction_id": None, "overcapture": None, "regulated_status": None,
+        "setup_credential_usage": None, "stored_credential_usage": None, "three_d_secure": None,
+        "transaction_link_id": None, "wallet": None,
+    }
+
+
+def bank_account_details(account_number: str) -> Json:
+    """payment_method_details.us_bank_account of the pinned SDK (Charge.PaymentMethodDetails.UsBankAccount)."""
+    return {
+        "account_holder_type": "individual", "account_type": "checking", "bank_name": "STRIPE TEST BANK",
+        "expected_debit_date": None, "fingerprint": random_text(16), "last4": account_number[-4:],
+        "mandate": None, "payment_reference": None, "routing_number": "110000000",
+    }
+
+
+def method_details(method: str, source: str | None) -> Json:
+    """The charge's payment_method_details for the card or bank account the customer paid with."""
+    if method == "card":
+        return {"type": "card", "card": card_details(source or "4242424242424242")}
+    if method == "us_bank_account":
+        return {"type": "us_bank_account", "us_bank_account": bank_account_details(source or "000123456789")}
+    return {"type": method}
+
+
+def create_payment_intent(store: Store, session: Json, method: str, paid: bool, source: str | None = None) -> Json:
+    """The PaymentIntent and its Charge of a session the customer completed (succeeded, or processing); `source`
+    is the test card or bank account number paid with (Stripe's 4242... by default)."""
     data = store.intent_data.get(session["id"], {})
     now = store.now()
     intent_id, charge_id, payment_method = new_id("pi_"), new_id("ch_"), new_id("pm_")
@@ -32,6 +71,7 @@ def create_payment_intent(store: Store, session: Json, method: str, paid: bool) 
     intent = _payment_intent(store, session, data, intent_id, charge_id, payment_method, method, paid, now)
     store.charges[charge_id] = _charge(store, session, data, customer, intent_id, charge_id, payment_method, method,
                                        paid, now)
+    store.charges[charge_id]["payment_method_details"] = method_details(method, source)
     store.payment_intents[intent_id] = intent
     for made in (intent_id, charge_id):
         store.belongs_to(made, store.accounts.get(session["id"]))
@@ -130,7 +170,8 @@ def _charge(store: Store, session: Json, data: Json, customer: Json, intent_id: 
         "payment_method_details": {"type": method},
         "receipt_email": data.get("receipt_email"),
         "receipt_number": None,
-        "receipt_url": None,
+        # Stripe's hosted receipt of the charge (the double serves none: a URL of its own shape)
+        "receipt_url": f"https://pay.stripe.com/receipts/payment/{random_text(40)}",
         "refunded": False,
         "refunds": {"object": "list", "data": [], "has_more": False, "url": f"/v1/charges/{charge_id}/refunds"},
         "review": None,

@@ -21,7 +21,7 @@ class Scenarios:
     store: Store
 
     def complete_session(self, session_id: str, payment_status: str = "paid", *,
-                         payment_method_type: str | None = None) -> list[Json]:
+                         payment_method_type: str | None = None, source: str | None = None) -> list[Json]:
         """The customer finishes checkout: ``paid`` (e.g. card) or ``unpaid`` (a bank debit still in flight).
         Creates the PaymentIntent and its Charge and emits ``checkout.session.completed``."""
         if payment_status not in ("paid", "unpaid"):
@@ -34,7 +34,7 @@ class Scenarios:
                 raise ValueError(f"session {session_id} is {session['status']}, not open")
             paid = payment_status == "paid"
             method = payment_method_type or pick_method(session, paid)
-            intent = create_payment_intent(store, session, method, paid)
+            intent = create_payment_intent(store, session, method, paid, source)
             customer = store.customers.get(session["customer"] or "", {})
             session.update(
                 status="complete",
@@ -53,6 +53,10 @@ class Scenarios:
                     "tax_ids": [],
                 },
             )
+            # Stripe sends charge.succeeded when the charge succeeds (at once for a card; a bank debit when it
+            # settles); the answer is the session's event, as before
+            if paid:
+                store.emit("charge.succeeded", store.charges[intent["latest_charge"]])
             events = [store.emit("checkout.session.completed", session)]
         store.deliver_pending(raise_errors=True)
         return events
@@ -75,6 +79,7 @@ class Scenarios:
                 intent.update(status="succeeded", amount_received=intent["amount"])
                 charge.update(status="succeeded", paid=True, balance_transaction=new_id("txn_"))
                 session["payment_status"] = "paid"
+                store.emit("charge.succeeded", charge)
                 event_type = "checkout.session.async_payment_succeeded"
             else:
                 intent.update(status="requires_payment_method")

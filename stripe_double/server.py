@@ -26,7 +26,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -54,10 +54,12 @@ class LocalStripe:
         bank_debit_settle_seconds: float | None = 5.0,
         sweep_interval_seconds: float = 1.0,
         log: TextIO = sys.stderr,
+        enabled_events: Iterable[str] | None = None,
     ) -> None:
         self.clock = OffsetClock()
         self.double = StripeDouble(clock=self.clock)
-        self.webhooks = WebhookSender(webhook_url, webhook_secret, delivery or DeliverySettings(), log)
+        self.webhooks = WebhookSender(webhook_url, webhook_secret, delivery or DeliverySettings(), log,
+                                      enabled_events)
         self.double.add_listener(self.webhooks.enqueue)
         self.checkout = Checkout(self.double, bank_debit_settle_seconds)
         self.sweep_interval_seconds = sweep_interval_seconds
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--webhook-url", help="endpoint to deliver events to (the secret: STRIPE_WEBHOOK_SECRET)")
+    parser.add_argument("--enabled-events", help="the endpoint's subscription, comma-separated (default: every event)")
     parser.add_argument("--retry-base-seconds", type=float, default=DeliverySettings.retry_base_seconds)
     parser.add_argument("--max-attempts", type=int, default=DeliverySettings.max_attempts)
     parser.add_argument("--bank-debit-settle-seconds", type=float, default=5.0,
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         delivery=DeliverySettings(retry_base_seconds=args.retry_base_seconds, max_attempts=args.max_attempts),
         bank_debit_settle_seconds=settle,
         log=sys.stdout,
+        enabled_events=args.enabled_events.split(",") if args.enabled_events else None,
     )
     _stop_on_sigterm()
     local.start(args.host, args.port)

@@ -279,8 +279,10 @@ def world(db_engine: Engine):
 @pytest.fixture
 def api(functions: function_loader.Functions, token_issuer: FirebaseTokenIssuer):
     from harness.api import Api
+    from tests.support.openapi import check_response
 
-    return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET)
+    # every response a route test receives is checked against docs/openapi.yaml
+    return Api(functions, token_issuer, STRIPE_WEBHOOK_SECRET, check=check_response)
 
 
 @pytest.fixture

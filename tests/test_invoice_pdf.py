@@ -15,11 +15,21 @@ from pypdf import PdfReader
 from harness.database import ROOT
 from harness.events import client_request, decode
 from tests.support.images import check_committed_image
+from tests.support.openapi import check_response
+
+
+ROUTE = "GET /api/client/billing/{invoiceId}/pdf"
 
 
 def get_pdf(functions, token_issuer, contact, invoice_id: str) -> dict:
+    """The route's answer, checked against docs/openapi.yaml like every route's."""
     event = client_request("invoice_pdf", token_issuer.token(contact.uid), invoiceId=invoice_id)
-    return functions.invoice_pdf(event, None)
+    response = functions.invoice_pdf(event, None)
+    if response["statusCode"] == 200:
+        check_response(ROUTE, 200, base64.b64decode(response["body"]))
+    else:
+        check_response(ROUTE, *decode(response))
+    return response
 
 
 def pdf_text(response: dict) -> str:
@@ -73,10 +83,8 @@ def test_another_companys_invoice_is_not_found(world, functions, token_issuer) -
     acme, globex = world.company(), world.company("Globex")
     carol = world.contact(globex)
     invoice_id = world.invoice(acme)
-    event = client_request("invoice_pdf", token_issuer.token(carol.uid), invoiceId=invoice_id)
-    assert decode(functions.invoice_pdf(event, None)) == (404, {"error": "invoice not found"})
-    missing = client_request("invoice_pdf", token_issuer.token(carol.uid), invoiceId="inv_missing")
-    assert decode(functions.invoice_pdf(missing, None)) == (404, {"error": "invoice not found"})
+    assert decode(get_pdf(functions, token_issuer, carol, invoice_id)) == (404, {"error": "invoice not found"})
+    assert decode(get_pdf(functions, token_issuer, carol, "inv_missing")) == (404, {"error": "invoice not found"})
 
 
 def test_no_other_function_loads_the_pdf_code() -> None:
@@ -95,13 +103,14 @@ def test_no_other_function_loads_the_pdf_code() -> None:
     assert loaded.stdout.strip() == "[]", loaded.stderr
 
 
-@pytest.mark.parametrize("status", ["processing", "failed", "refunded"])
+@pytest.mark.parametrize("status", ["processing", "failed", "refunded", "void"])
 def test_every_status_is_written_out(world, functions, token_issuer, db, status) -> None:
     acme = world.company()
     alice = world.contact(acme)
     invoice_id = world.invoice(acme, status=status)
     text = pdf_text(get_pdf(functions, token_issuer, alice, invoice_id))
-    assert {"processing": "Payment processing", "failed": "Payment failed", "refunded": "Refunded"}[status] in text
+    assert {"processing": "Payment processing", "failed": "Payment failed", "refunded": "Refunded",
+            "void": "Void"}[status] in text
 
 
 PDF_PAGE_IMAGE = ROOT / "docs" / "screenshots" / "invoice-pdf.png"

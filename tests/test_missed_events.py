@@ -54,7 +54,8 @@ def test_a_refund_whose_webhook_never_came_is_applied_by_reconciliation(
 
     report = functions.reconcile({}, None)
 
-    assert report["recovered_events"] == {"refunded": 1}
+    # the refund, and the payment's charge.succeeded (never delivered either): its method and receipt recorded
+    assert report["recovered_events"] == {"refunded": 1, "payment_method_recorded": 1}
     assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id) == [{"status": "refunded"}]
     assert db('SELECT "invoiceId", "amountMinor", status FROM "PaymentAdjustment"') == [
         {"invoiceId": invoice_id, "amountMinor": 50_000, "status": "full"}]
@@ -70,7 +71,7 @@ def test_dispute_events_that_never_came_are_recorded_by_reconciliation(
     stripe_double.close_dispute(created["data"]["object"]["id"], status="lost")
     an_hour_later(stripe_double)
 
-    assert functions.reconcile({}, None)["recovered_events"] == {"dispute_recorded": 2}
+    assert functions.reconcile({}, None)["recovered_events"] == {"dispute_recorded": 2, "payment_method_recorded": 1}
     assert db('SELECT "invoiceId", kind, status FROM "PaymentAdjustment"') == [
         {"invoiceId": invoice_id, "kind": "dispute", "status": "lost"}]
 
@@ -85,7 +86,7 @@ def test_a_lost_payment_and_its_lost_refund_both_arrive_through_the_list(
     report = functions.reconcile({}, None)
 
     # newest first from the list: the refund waits for its payment, which follows; both applied in one run
-    assert report["recovered_events"] == {"awaiting_payment": 1, "paid": 1}
+    assert report["recovered_events"] == {"awaiting_payment": 1, "paid": 1, "payment_method_recorded": 1}
     assert report["outcomes"] == {"event_partially_refunded": 1}
     assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id) == [{"status": "paid"}]
     assert db('SELECT "amountMinor", status FROM "PaymentAdjustment"') == [{"amountMinor": 10_000, "status": "partial"}]
@@ -143,7 +144,7 @@ def test_stripe_down_during_the_walk_leaves_the_cursor_for_the_next_run(
 
     assert functions.reconcile({}, None)["recovered_events"] == {"stripe_unavailable": 1}
     assert db('SELECT * FROM "ReconciliationCursor"') == []
-    assert functions.reconcile({}, None)["recovered_events"] == {"refunded": 1}
+    assert functions.reconcile({}, None)["recovered_events"] == {"refunded": 1, "payment_method_recorded": 1}
     assert db('SELECT status FROM "Invoice" WHERE id = :id', id=invoice_id) == [{"status": "refunded"}]
 
 

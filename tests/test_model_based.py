@@ -42,6 +42,7 @@ STEPS = int(os.environ.get("MODEL_STEPS", "25"))
 WEBHOOK_OUTCOMES = frozenset({
     "paid", "processing", "failed", "session_released", "unchanged", "not_finished", "session_mismatch",
     "refunded", "partially_refunded", "dispute_recorded", "ignored",
+    "payment_method_recorded",  # charge.succeeded: how the payment was made (billing/payment_methods.py)
     # a refund or dispute that overtook its payment: reconciliation applies it once the payment is recorded
     "awaiting_payment", "unknown_invoice",
 })

@@ -83,10 +83,17 @@ def endpoint() -> Iterator[Endpoint]:
 def local_stripe(endpoint: Endpoint) -> Iterator[LocalStripe]:
     server = LocalStripe(webhook_url=endpoint.url, webhook_secret=SECRET,
                          delivery=DeliverySettings(retry_base_seconds=BASE, max_attempts=4, reorder_window_seconds=1.0),
-                         bank_debit_settle_seconds=None, sweep_interval_seconds=0.05, log=io.StringIO())
+                         bank_debit_settle_seconds=None, sweep_interval_seconds=0.05, log=io.StringIO(),
+                         # an endpoint subscribed to the Checkout events (charge.succeeded is not delivered to it)
+                         enabled_events=CHECKOUT_EVENTS)
     server.start()
     yield server
     server.stop()
+
+
+CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                   "checkout.session.async_payment_failed", "checkout.session.expired", "charge.refunded",
+                   "charge.dispute.created", "charge.dispute.closed")
 
 
 def call(server: LocalStripe, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
@@ -118,6 +125,20 @@ def pay(server: LocalStripe, session_id: str, **body: str) -> tuple[int, Any]:
 
 
 # ----- paying ----------------------------------------------------------------------------------------------------
+
+
+def test_an_endpoint_subscribed_to_every_event_also_gets_charge_succeeded(endpoint) -> None:
+    server = LocalStripe(webhook_url=endpoint.url, webhook_secret=SECRET, log=io.StringIO()).start()
+    try:
+        pay(server, open_session(server), card="5555 5555 5555 4444")
+        wait_until(lambda: len(endpoint.received) == 2)
+        charge = next(e for e in endpoint.events() if e["type"] == "charge.succeeded")["data"]["object"]
+        assert charge["payment_method_details"]["type"] == "card"
+        card = charge["payment_method_details"]["card"]
+        assert (card["brand"], card["last4"]) == ("mastercard", "4444")
+        assert charge["receipt_url"].startswith("https://pay.stripe.com/receipts/")
+    finally:
+        server.stop()
 
 
 def test_4242_completes_the_session_paid_and_the_signed_event_is_delivered(local_stripe, endpoint) -> None:
@@ -288,7 +309,7 @@ def test_an_unreachable_endpoint_is_retried_too(endpoint) -> None:
     endpoint.server.server_close()  # nothing listens on that port any more
     server = LocalStripe(webhook_url=endpoint.url, webhook_secret=SECRET,
                          delivery=DeliverySettings(retry_base_seconds=0.01, max_attempts=3),
-                         log=io.StringIO()).start()
+                         log=io.StringIO(), enabled_events=CHECKOUT_EVENTS).start()
     try:
         pay(server, open_session(server), card="4242424242424242")
         wait_until(lambda: server.webhooks.idle())

@@ -12,8 +12,9 @@ import pytest
 
 from tests.support.cloudformation import deployed, of_type
 
-FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "InvoicePdfFunction",
-             "StripeWebhookFunction", "ReconcileFunction", "StripeEventRetentionFunction", "NotifierFunction")
+FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "StripeWebhookFunction",
+             "ReconcileFunction", "StripeEventRetentionFunction", "PaymentHistoryFunction", "StaffInvoicesFunction",
+             "InvoicePdfFunction", "NotifierFunction")
 
 
 def login_statement(template) -> dict:

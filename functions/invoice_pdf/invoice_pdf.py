@@ -30,7 +30,8 @@ JAPANESE_FONT_CANDIDATES = (_HERE / "fonts" / "ipaexg.ttf",
                             Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"))
 
 _STATUS_LABELS = {"pending": "Awaiting payment", "processing": "Payment processing (bank debit)",
-                  "paid": "Paid", "failed": "Payment failed: payable again", "refunded": "Refunded"}
+                  "paid": "Paid", "failed": "Payment failed: payable again", "refunded": "Refunded",
+                  "void": "Void (cancelled by the issuer)"}
 _INK, _MUTED, _PAID = (31, 41, 51), (97, 110, 124), (22, 128, 61)
 
 

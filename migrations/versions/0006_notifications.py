@@ -3,7 +3,7 @@
 opt-out is a table of ours, not a column on "Contact").
 
 Revision ID: 0006_notifications
-Revises: 0004_portal_adoption
+Revises: 0005_staff_side
 Create Date: 2026-11-30
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006_notifications"
-down_revision = "0004_portal_adoption"
+down_revision = "0005_staff_side"
 branch_labels = None
 depends_on = None
 

@@ -153,7 +153,7 @@ def test_the_scheduled_reconcile_recovers_a_payment_whose_webhook_was_lost(runni
 def test_stopping_dev_stops_every_server(running_stack) -> None:
     stack = running_stack.stack
     assert listening(stack["api_url"]) and listening(stack["stripe_url"]) and listening(stack["portal_url"])
-    assert set(stack["pids"]) == {"dev", "api", "stripe", "portal", "scheduler"}
+    assert set(stack["pids"]) == {"dev", "api", "stripe", "portal", "scheduler", "auth"}
 
     running_stack.dev.send_signal(signal.SIGTERM)
 

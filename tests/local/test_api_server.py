@@ -44,12 +44,19 @@ def test_the_routes_are_the_templates() -> None:
         ("POST /api/client/billing/{invoiceId}/checkout", "CreateCheckoutFunction", True),
         ("GET /api/client/billing/{invoiceId}/verify/{sessionId}", "VerifySessionFunction", True),
         ("GET /api/client/billing/{invoiceId}/pdf", "InvoicePdfFunction", True),
+        ("GET /api/client/billing/{invoiceId}/payments", "PaymentHistoryFunction", True),
+        ("POST /api/admin/proposals/{proposalId}/invoices", "StaffInvoicesFunction", True),
+        ("GET /api/admin/invoices", "StaffInvoicesFunction", True),
+        ("GET /api/admin/invoices/{invoiceRef}", "StaffInvoicesFunction", True),
+        ("PATCH /api/admin/invoices/{invoiceRef}", "StaffInvoicesFunction", True),
+        ("POST /api/admin/invoices/{invoiceRef}/refund", "StaffInvoicesFunction", True),
         ("POST /api/webhook/stripe", "StripeWebhookFunction", False),
     }
     assert [r.path for r in function_url_routes()] == ["/api/webhook/stripe"]
 
 
-@pytest.mark.parametrize("name", ["list_invoices", "create_checkout", "verify_session", "stripe_webhook"])
+@pytest.mark.parametrize("name", ["list_invoices", "create_checkout", "verify_session", "stripe_webhook",
+                                  "payment_history", "staff_invoices"])
 def test_events_have_the_shape_of_the_committed_samples(name) -> None:
     expected = sample(name)
     route = next(r for r in http_routes() if r.route_key == expected["routeKey"])
@@ -57,7 +64,7 @@ def test_events_have_the_shape_of_the_committed_samples(name) -> None:
     body = (expected.get("body") or "").encode()
 
     event = http_api_event(route, expected.get("pathParameters") or {}, expected["requestContext"]["http"]["method"],
-                           expected["rawPath"], "", headers, body, "203.0.113.10")
+                           expected["rawPath"], expected["rawQueryString"], headers, body, "203.0.113.10")
 
     assert set(event) == set(expected)
     assert set(event["requestContext"]) == set(expected["requestContext"]) - {"authorizer"}
@@ -67,6 +74,7 @@ def test_events_have_the_shape_of_the_committed_samples(name) -> None:
     assert event["headers"] == expected["headers"]
     assert event.get("pathParameters") == expected.get("pathParameters")
     assert event.get("body") == expected.get("body")
+    assert event.get("queryStringParameters") == expected.get("queryStringParameters")
 
 
 def test_a_request_reaches_the_function_and_its_answer_the_client(local_api, world, api) -> None:

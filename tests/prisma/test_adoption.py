@@ -12,9 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 
-from billing.adoption import PORTAL_TABLES, PROJECT_TABLES, tables_present
+from billing.adoption import PORTAL_INVOICE_INDEXES, PORTAL_TABLES, PROJECT_TABLES, tables_present
 from billing.schema import metadata
 from harness.database import ROOT, drop_database
 from tests.prisma.portal import (
@@ -26,6 +27,7 @@ from tests.prisma.portal import (
     run_script,
     schema_dump,
     table_names,
+    without_the_staff_indexes,
 )
 
 HEAD = alembic_head()
@@ -69,7 +71,11 @@ def test_on_the_portals_database_it_creates_only_the_projects_tables(new_databas
             "project needs: adopted as they are") in adopted.stderr
     assert f"-> {HEAD}," in adopted.stderr
     assert table_names(new_database) == {*PORTAL_TABLE_NAMES, *(t.name for t in PROJECT_TABLES), "alembic_version"}
-    assert schema_dump(new_database, *PORTAL_TABLE_NAMES) == portal_before  # not one constraint, index or trigger
+    # not one constraint, trigger or index but the staff listing's indexes on "Invoice", built concurrently
+    portal_after = schema_dump(new_database, *PORTAL_TABLE_NAMES)
+    assert without_the_staff_indexes(portal_after) == portal_before
+    for index in PORTAL_INVOICE_INDEXES:
+        assert f'CREATE INDEX "{index.name}" ON public."Invoice"' in portal_after
     assert scalar(new_database, "SELECT version_num FROM alembic_version") == HEAD
 
 
@@ -94,7 +100,9 @@ def test_the_adoption_takes_no_lock_on_the_portals_tables(new_database: str) -> 
     try:
         with engine.connect() as conn, conn.begin():
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")  # in the transaction of `conn`, still open: its locks are still held
+            # in the transaction of `conn`, still open: its locks are still held. (0005_staff_side builds its
+            # indexes on "Invoice" CONCURRENTLY, outside any transaction: it refuses to run inside the caller's, below.)
+            command.upgrade(config, "0004_portal_adoption")
             held = conn.execute(text(
                 "SELECT DISTINCT relation::regclass::text FROM pg_locks "
                 "WHERE pid = pg_backend_pid() AND relation = ANY(CAST(:tables AS regclass[]))"
@@ -106,6 +114,21 @@ def test_the_adoption_takes_no_lock_on_the_portals_tables(new_database: str) -> 
 
     assert ours  # the locks of the migration's transaction are the ones looked at
     assert held == []
+
+
+def test_the_staff_indexes_are_not_built_inside_a_transaction_the_caller_holds(new_database: str) -> None:
+    run_script(new_database, PORTAL_SCHEMA_SQL.read_text())
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    engine = create_engine(new_database)
+    try:
+        with engine.connect() as conn, conn.begin():
+            config.attributes["connection"] = conn
+            with pytest.raises(CommandError, match="CONCURRENTLY"):
+                command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    assert "CREATE INDEX \"Invoice_createdAt_id_idx\"" not in schema_dump(new_database, "Invoice")
 
 
 def test_missing_columns_are_named_and_nothing_is_changed(new_database: str) -> None:
@@ -176,7 +199,7 @@ def test_a_database_migrated_to_0003_upgrades_and_loses_its_foreign_keys_into_th
     upgraded = alembic_upgrade_head(new_database)
 
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "0003_money_safety -> 0004_portal_adoption" in upgraded.stderr
+    assert "0003_money_safety -> 0004_portal_adoption" in upgraded.stderr and f"-> {HEAD}," in upgraded.stderr
     assert scalar(new_database, "SELECT version_num FROM alembic_version") == HEAD
     assert differences_from_the_schema(new_database) == []
     portal = {table.name for table in PORTAL_TABLES}

@@ -47,6 +47,11 @@ ALLOWED: dict[tuple[InvoiceStatus, InvoiceEvent], InvoiceStatus] = {
     (S.PENDING, E.PAYMENT_ACCEPTED): S.PAID,
     (S.FAILED, E.PAYMENT_ACCEPTED): S.PAID,
     (S.PAID, E.REFUNDED_IN_FULL): S.REFUNDED,
+    # staff: only an invoice whose money is neither taken nor in flight, with no checkout in progress
+    (S.PENDING, E.EDITED): S.PENDING,
+    (S.FAILED, E.EDITED): S.FAILED,
+    (S.PENDING, E.VOIDED): S.VOID,
+    (S.FAILED, E.VOIDED): S.VOID,
 }
 GUARDS: dict[InvoiceEvent, frozenset[Guard]] = {
     E.CHECKOUT_STARTED: frozenset(),
@@ -57,6 +62,8 @@ GUARDS: dict[InvoiceEvent, frozenset[Guard]] = {
     E.PAYMENT_NOT_APPLICABLE: frozenset({G.CURRENT_SESSION}),
     E.PAYMENT_ACCEPTED: frozenset({G.NO_CURRENT_SESSION}),
     E.REFUNDED_IN_FULL: frozenset({G.OWN_PAYMENT}),
+    E.EDITED: frozenset({G.NO_CURRENT_SESSION}),
+    E.VOIDED: frozenset({G.NO_CURRENT_SESSION}),
 }
 # What each guard adds to the UPDATE's WHERE clause (PostgreSQL's rendering).
 GUARD_SQL = {

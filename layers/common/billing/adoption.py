@@ -3,8 +3,11 @@
 The portal owns "Company", "Contact", "Proposal" and "Invoice" (`PORTAL_TABLES`): the functions read them and
 write only the payment columns of "Invoice". The migrations create those four tables only in a database that has
 none of them (a new deployment, the local stack); in the portal's database they check what the code needs of them
-(`portal_table_problems`) and never create, alter or lock them. The project's own tables hold no foreign key into
-the portal's (see `billing.schema`), so nothing the project creates touches the portal's tables either.
+(`portal_table_problems`) and never create, alter or lock them, with one exception: the indexes of
+`PORTAL_INVOICE_INDEXES` (the staff listing's, 0005_staff_side), which PostgreSQL builds CONCURRENTLY (no lock
+that blocks the portal's writes, no rewrite) and which the portal's Prisma schema declares too (prisma/billing.prisma
+says how). The project's own tables hold no foreign key into the portal's (see `billing.schema`), so nothing else
+the project creates touches the portal's tables.
 
 Not imported by the functions: the migrations and the local tools use it.
 """
@@ -18,11 +21,13 @@ from sqlalchemy import Column, DateTime, Float, Integer, Numeric, String, Table,
 from sqlalchemy.engine import Inspector
 from sqlalchemy.types import TypeEngine
 
-from billing.schema import company, contact, invoice, metadata, proposal
+from billing.schema import INVOICE_STAFF_INDEXES, company, contact, invoice, metadata, proposal
 from billing.types import ExactDecimal
 
 PORTAL_TABLES: tuple[Table, ...] = (company, contact, proposal, invoice)
 PROJECT_TABLES: tuple[Table, ...] = tuple(table for table in metadata.sorted_tables if table not in PORTAL_TABLES)
+# The only change the project makes to a table of the portal's: these indexes on "Invoice", built CONCURRENTLY.
+PORTAL_INVOICE_INDEXES = INVOICE_STAFF_INDEXES
 
 
 def _quoted(*names: str) -> str:

@@ -34,7 +34,7 @@ import firebase_admin
 from firebase_admin import auth as firebase_auth
 from firebase_admin import exceptions as firebase_exceptions
 
-from billing.errors import AuthProviderUnavailable, NotAuthenticated
+from billing.errors import AuthProviderUnavailable, NotAuthenticated, NotStaff
 from billing.settings import settings
 
 _APP_NAME = "billing-token-verifier"
@@ -51,6 +51,18 @@ class _VerifiedToken(NamedTuple):
     uid: str
     expires_at: float  # exp
     issued_at: float  # iat: revocation refuses the tokens issued before it
+    staff: bool = False  # the custom claim STAFF_CLAIM is exactly true
+    email: str | None = None
+
+
+# The custom claim that makes a Firebase user staff (granted and revoked by scripts/staff_claims.py with
+# firebase-admin's set_custom_user_claims). Only the JSON value true counts.
+STAFF_CLAIM = "billingAdmin"
+
+
+class StaffMember(NamedTuple):
+    uid: str
+    email: str | None
 
 
 class _NotRevoked(NamedTuple):
@@ -95,10 +107,14 @@ def bearer_token(headers: Mapping[str, str]) -> str:
 def verify_id_token(token: str) -> str:
     """The Firebase uid of a valid ID token; NotAuthenticated for any invalid, expired, foreign, revoked or
     disabled one."""
+    return _verified_token(token).uid
+
+
+def _verified_token(token: str) -> _VerifiedToken:
     now = time.time()
     remembered = _verified.get(token)
     if remembered is not None and now < remembered.expires_at and _believed_not_revoked(remembered, now):
-        return remembered.uid
+        return remembered
     try:
         verified = _verify_with_firebase(token, check_revoked=_checks_revocation())
     except NotAuthenticated:
@@ -110,7 +126,7 @@ def verify_id_token(token: str) -> str:
     _verified[token] = verified
     if _checks_revocation():
         _not_revoked[verified.uid] = _NotRevoked(now + REVOCATION_ANSWER_SECONDS, verified.issued_at)
-    return verified.uid
+    return verified
 
 
 def _believed_not_revoked(token: _VerifiedToken, now: float) -> bool:
@@ -136,7 +152,9 @@ def _verify_with_firebase(token: str, *, check_revoked: bool) -> _VerifiedToken:
         raise AuthProviderUnavailable() from error
     if _tenant_of(claims) != settings().firebase_tenant_id:
         raise NotAuthenticated()  # a tenant's token where none is configured (firebase-admin checks the reverse)
-    return _VerifiedToken(str(claims["uid"]), float(claims["exp"]), float(claims["iat"]))
+    email = claims.get("email")
+    return _VerifiedToken(str(claims["uid"]), float(claims["exp"]), float(claims["iat"]),
+                          staff=claims.get(STAFF_CLAIM) is True, email=email if isinstance(email, str) else None)
 
 
 @cache
@@ -170,3 +188,14 @@ def _tenant_of(claims: Mapping[str, Any]) -> str | None:
 
 def authenticated_uid(headers: Mapping[str, str]) -> str:
     return verify_id_token(bearer_token(headers))
+
+
+def authenticated_staff(headers: Mapping[str, str]) -> StaffMember:
+    """The staff member a valid ID token names: NotAuthenticated as for the client routes, NotStaff (403) for a
+    valid token without the claim. A revoked claim lasts until the token expires (an hour at most), or, with a
+    service account configured, until the revocation check (scripts/staff_claims.py revoke also revokes the
+    user's tokens): at most five minutes."""
+    verified = _verified_token(bearer_token(headers))
+    if not verified.staff:
+        raise NotStaff()
+    return StaffMember(verified.uid, verified.email)

@@ -37,6 +37,13 @@ class AmbiguousContact(NoContact):
     public_message = "this account matches several client contacts; ask the portal's support"
 
 
+class NotStaff(BillingError):
+    """A valid token without the staff claim on a staff route."""
+
+    status_code = 403
+    public_message = "staff only"
+
+
 class InvoiceNotFound(BillingError):
     """Also raised for another company's invoice: the same answer, so invoice ids cannot be probed."""
 
@@ -54,6 +61,24 @@ class InvoiceNotPayable(BillingError):
     public_message = "invoice is not payable"
 
 
+class InvoiceNotEditable(BillingError):
+    """Staff may change only an invoice whose money is neither taken nor in flight."""
+
+    status_code = 409
+    public_message = "invoice cannot be changed"
+
+
+class PaymentCompletedMeanwhile(InvoiceNotEditable):
+    """The invoice's open checkout completed while staff changed it: the payment was applied, the change refused."""
+
+    public_message = "a payment of this invoice completed meanwhile: it was applied and the change refused"
+
+
+class NothingToRefund(BillingError):
+    status_code = 409
+    public_message = "nothing to refund on this invoice"
+
+
 class PayloadTooLarge(BillingError):
     status_code = 413
     public_message = "request body too large"
@@ -64,6 +89,17 @@ class UnsupportedAmount(BillingError):
 
     status_code = 422
     public_message = "invoice amount cannot be charged in its currency"
+
+
+class Unprocessable(BillingError):
+    """A well-formed request that cannot be done as asked; `reasons` says every reason (nothing was written)."""
+
+    status_code = 422
+    public_message = "request cannot be processed"
+
+    def __init__(self, message: str | None = None, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or [self.message]
 
 
 class PaymentProviderUnavailable(BillingError):

@@ -41,6 +41,8 @@ class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
     headers: Mapping[str, str]  # names lower-cased; repeated headers arrive comma-joined
     path_parameters: Mapping[str, str]
     body: bytes  # exact bytes received (base64 already decoded): the webhook signature covers them
+    query: Mapping[str, str] = {}  # queryStringParameters (repeated names arrive comma-joined)
+    route_key: str = ""  # "GET /api/admin/invoices": which route of a function serving several
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> ApiRequest:
@@ -66,7 +68,9 @@ class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge()
         path_parameters = {str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()}
-        return cls(headers=headers, path_parameters=path_parameters, body=body)
+        query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
+        return cls(headers=headers, path_parameters=path_parameters, body=body, query=query,
+                   route_key=str(event.get("routeKey") or ""))
 
 
 def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
@@ -85,15 +89,34 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
             except BillingError as error:
                 log = logger.warning if error.status_code >= 500 else logger.info
                 log("request refused", extra={"status": error.status_code, "reason": type(error).__name__})
-                return _error_response(error.status_code, error.message)
+                return _error_response(error.status_code, error_body(error))
             except Exception:
                 logger.exception("unhandled error")
-                return _error_response(500, "internal error")
+                return _error_response(500, {"error": "internal error"})
 
     # clear_state: keys appended during one invocation never reach the next one's lines
     handler: Callable[[Mapping[str, Any], Any], Response] = logger.inject_lambda_context(lambda_handler,
                                                                                           clear_state=True)
     return handler
+
+
+def error_body(error: BillingError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.message}
+    reasons = getattr(error, "reasons", None)
+    if reasons:
+        body["reasons"] = list(reasons)
+    return body
+
+
+def json_body(request: ApiRequest) -> dict[str, Any]:
+    """The request's JSON object body; BadRequest for anything else."""
+    try:
+        parsed = json.loads(request.body or b"{}", parse_float=Decimal)  # amounts stay exact
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("request body must be a JSON object")
+    return parsed
 
 
 def _payment_ids(event: Any) -> dict[str, str | None]:
@@ -105,12 +128,12 @@ def _payment_ids(event: Any) -> dict[str, str | None]:
     return {key: str(parameters[key])[:_MAX_LOGGED_ID] for key in ("invoiceId", "sessionId") if key in parameters}
 
 
-def _error_response(status: int, message: str) -> Response:
+def _error_response(status: int, body: Mapping[str, Any]) -> Response:
     """An error answered, and counted by function and class (4xx, 5xx): the webhook's alarms watch their rates
     whichever ingress Stripe calls (docs/OPERATIONS.md)."""
     count(ERROR_RESPONSE_METRIC, function=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local",
           status_class=f"{status // 100}xx")
-    return json_response(status, {"error": message})
+    return json_response(status, body)
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> Response:

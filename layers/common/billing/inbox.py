@@ -19,6 +19,7 @@ from typing import Any
 
 from billing.db import transaction
 from billing.observability import logger
+from billing.payment_methods import method_summary_of
 from billing.repository.sql import utc_now
 from billing.repository.stripe_events import (
     count_unprocessed_events_received_before,
@@ -35,6 +36,9 @@ _OBJECT_FIELDS_BY_EVENT_PREFIX = (
     ("checkout.session.", ("id", "object", "status", "payment_status", "amount_total", "currency",
                            "payment_intent", "customer", "expires_at", "metadata")),
     ("charge.dispute.", ("id", "object", "amount", "currency", "status", "payment_intent", "metadata")),
+    # how a payment was made (billing/payment_methods.py): the method's summary only, and the receipt URL
+    ("charge.succeeded", ("id", "object", "amount", "currency", "payment_intent", "metadata",
+                          "payment_method_details", "receipt_url")),
     ("charge.", ("id", "object", "amount", "amount_refunded", "refunded", "currency", "payment_intent",
                  "metadata")),
 )
@@ -65,6 +69,8 @@ def _stored_object(event_type: str, data_object: Mapping[str, Any]) -> dict[str,
     for field in _EXPANDABLE_FIELDS:
         if isinstance(kept.get(field), Mapping):
             kept[field] = kept[field].get("id")
+    if isinstance(kept.get("payment_method_details"), Mapping):
+        kept["payment_method_details"] = method_summary_of(kept["payment_method_details"])
     if isinstance(kept.get("metadata"), Mapping):
         kept["metadata"] = {key: kept["metadata"][key] for key in _METADATA_KEYS if key in kept["metadata"]}
     return kept

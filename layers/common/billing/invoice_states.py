@@ -14,10 +14,11 @@ takes the write lock at BEGIN: billing/db_sqlite.py).
     pending    --session expired-->              pending      (the session is released)
     pending    --payment not applicable-->       pending      (it did not settle the invoice: released, refunded)
     pending    --payment accepted (operator)-->  paid         paid --refunded in full--> refunded
+    pending/failed --edited (staff)-->           unchanged    pending/failed --voided (staff)--> void
 
-`paid` and `refunded` are final for every event but a full refund of the invoice's own payment. A new status
-(`void`, say) is a member of InvoiceStatus and rows of TRANSITIONS (and the migration of the CHECK constraint);
-the rest follows from them.
+`paid` and `refunded` are final for every event but a full refund of the invoice's own payment; `void` is final
+for every event. A new status is a member of InvoiceStatus and rows of TRANSITIONS (and the migration of the CHECK
+constraint, as 0005_staff_side did for `void`); the rest follows from them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class InvoiceStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"  # the delayed payment failed: payable again
     REFUNDED = "refunded"
+    VOID = "void"  # cancelled by staff before it was paid: never payable, kept for the record
 
 
 class InvoiceEvent(StrEnum):
@@ -44,6 +46,8 @@ class InvoiceEvent(StrEnum):
     PAYMENT_NOT_APPLICABLE = "payment_not_applicable"  # the current session's payment cannot settle the invoice
     PAYMENT_ACCEPTED = "payment_accepted"  # an operator accepted a held payment as settling the invoice
     REFUNDED_IN_FULL = "refunded_in_full"  # the invoice's own payment was refunded in full
+    EDITED = "edited"  # staff changed the amount, due date or description of an unpaid invoice
+    VOIDED = "voided"  # staff voided an unpaid invoice
 
 
 class Guard(StrEnum):
@@ -89,6 +93,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.PENDING, E.PAYMENT_ACCEPTED, S.PAID, frozenset({G.NO_CURRENT_SESSION})),
     Transition(S.FAILED, E.PAYMENT_ACCEPTED, S.PAID, frozenset({G.NO_CURRENT_SESSION})),
     Transition(S.PAID, E.REFUNDED_IN_FULL, S.REFUNDED, frozenset({G.OWN_PAYMENT})),
+    # Staff change only an invoice no checkout is in progress for: its session is expired at Stripe (and, if it
+    # completed meanwhile, applied) before these run (billing/staff_invoices.py).
+    Transition(S.PENDING, E.EDITED, S.PENDING, frozenset({G.NO_CURRENT_SESSION})),
+    Transition(S.FAILED, E.EDITED, S.FAILED, frozenset({G.NO_CURRENT_SESSION})),
+    Transition(S.PENDING, E.VOIDED, S.VOID, frozenset({G.NO_CURRENT_SESSION})),
+    Transition(S.FAILED, E.VOIDED, S.VOID, frozenset({G.NO_CURRENT_SESSION})),
 )
 
 _SETTLING_PAYMENT = frozenset({"paidAt", "paidByContactId", "stripePaymentIntentId"})
@@ -106,6 +116,8 @@ EFFECTS: dict[InvoiceEvent, Effect] = {
     E.PAYMENT_NOT_APPLICABLE: _RELEASES_THE_SESSION,
     E.PAYMENT_ACCEPTED: Effect(writes=_SETTLING_PAYMENT),
     E.REFUNDED_IN_FULL: Effect(),
+    E.EDITED: Effect(writes=frozenset({"amount", "dueDate", "description"})),
+    E.VOIDED: Effect(),
 }
 
 
@@ -129,6 +141,8 @@ def target_of(status: str, event: InvoiceEvent) -> InvoiceStatus | None:
 
 # An invoice can start a checkout only in these states; "paid", "processing" and "refunded" are not payable.
 PAYABLE_STATUSES = sources_of(E.CHECKOUT_STARTED)
+# States staff may edit or void (never one whose money is taken or in flight).
+EDITABLE_STATUSES = sources_of(E.EDITED)
 # States in which the invoice's payment has been taken (and not given back through the invoice's own refund).
 SETTLED_STATUSES = (S.PAID, S.REFUNDED)
 # States in which the current session's payment may still succeed or fail: reconciliation asks Stripe about them.

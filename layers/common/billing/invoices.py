@@ -86,3 +86,13 @@ def invoice_document(firebase_uid: str, invoice_id: str) -> InvoiceDocument:
         due_date=invoice.due_date, status=invoice.status, paid_at=invoice.paid_at,
         payer=payer.email if payer else None,
     )
+
+
+def invoice_payments(firebase_uid: str, invoice_id: str) -> dict[str, Any]:
+    """The payment history of one of the caller's company's invoices (404 for any other, as everywhere)."""
+    from billing.payment_history import payment_history
+
+    with transaction() as conn:
+        _, invoice = require_contact_and_company_invoice(conn, firebase_uid, invoice_id)
+        history = payment_history(conn, invoice)
+    return {"invoiceId": invoice.id, "invoiceNumber": invoice.invoice_number, "status": invoice.status, **history}

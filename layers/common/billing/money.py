@@ -123,3 +123,29 @@ def format_amount(amount: Decimal, currency: str) -> str:
     if text.startswith("-"):
         return f"-{symbol}{text[1:]}" if symbol else f"-{code} {text[1:]}"
     return f"{symbol}{text}" if symbol else f"{code} {text}"
+
+
+# Stripe's minimum charge amounts (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), in major
+# units, for the currencies it lists; and its maximum, 99,999,999 in minor units, for every currency.
+MINIMUM_CHARGE = {
+    "USD": Decimal("0.50"), "AED": Decimal("2.00"), "AUD": Decimal("0.50"), "BGN": Decimal("1.00"),
+    "BRL": Decimal("0.50"), "CAD": Decimal("0.50"), "CHF": Decimal("0.50"), "CZK": Decimal("15.00"),
+    "DKK": Decimal("2.50"), "EUR": Decimal("0.50"), "GBP": Decimal("0.30"), "HKD": Decimal("4.00"),
+    "HUF": Decimal("175.00"), "INR": Decimal("0.50"), "JPY": Decimal("50"), "MXN": Decimal("10"),
+    "MYR": Decimal("2"), "NOK": Decimal("3.00"), "NZD": Decimal("0.50"), "PLN": Decimal("2.00"),
+    "RON": Decimal("2.00"), "SEK": Decimal("3.00"), "SGD": Decimal("0.50"), "THB": Decimal("10"),
+}
+MAXIMUM_CHARGE_MINOR = 99_999_999
+
+
+def check_chargeable(amount: Decimal, currency: str) -> int:
+    """The minor units of an amount Stripe can charge in `currency`: exact (to_minor_units), and between Stripe's
+    minimum for the currency and its maximum. UnsupportedAmount says why not."""
+    minor = to_minor_units(amount, currency)
+    code = normalize_currency(currency)
+    minimum = MINIMUM_CHARGE.get(code)
+    if minimum is not None and amount < minimum:
+        raise UnsupportedAmount(f"{amount} {code} is below Stripe's minimum charge of {minimum} {code}")
+    if minor > MAXIMUM_CHARGE_MINOR:
+        raise UnsupportedAmount(f"{amount} {code} is above Stripe's maximum charge")
+    return minor

@@ -151,6 +151,16 @@ invoice = Table(
     Index("Invoice_dueDate_idx", "dueDate"),
 )
 
+# 0005_staff_side: the staff listing (newest first, keyset on ("createdAt", id)), filtered by status or proposal
+# (a company's invoices are its proposals' invoices). On the portal's database these are the only indexes the
+# project adds to a table of the portal's, built CONCURRENTLY (billing/adoption.py's PORTAL_INVOICE_INDEXES).
+INVOICE_STAFF_INDEXES = (
+    Index("Invoice_createdAt_id_idx", invoice.c.createdAt.desc(), invoice.c.id.desc()),
+    Index("Invoice_status_createdAt_id_idx", invoice.c.status, invoice.c.createdAt.desc(), invoice.c.id.desc()),
+    Index("Invoice_proposalId_createdAt_id_idx", invoice.c.proposalId, invoice.c.createdAt.desc(),
+          invoice.c.id.desc()),
+)
+
 # The Stripe customer made for a contact, so later checkouts reuse it.
 stripe_customer = Table(
     "StripeCustomer",
@@ -236,6 +246,53 @@ unapplied_payment = Table(
     Index("UnappliedPayment_invoiceId_idx", "invoiceId"),
     Index("UnappliedPayment_checkoutSessionId_idx", "checkoutSessionId"),
     Index("UnappliedPayment_status_idx", "status"),
+)
+
+# Every change a staff member made (billing/audit.py), written in the transaction of the change itself: who (the
+# Firebase uid and email of the verified token), what (an action and the object it changed), when, and the object
+# before and after (JSON, in the API's shape). Only ever inserted.
+staff_audit_log = Table(
+    "StaffAuditLog",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("actorUid", Text, nullable=False),
+    Column("actorEmail", Text, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("entityType", Text, nullable=False),
+    Column("entityId", Text, nullable=False),
+    Column("before", JSON().with_variant(JSONB(), "postgresql"), nullable=True),
+    Column("after", JSON().with_variant(JSONB(), "postgresql"), nullable=True),
+    _timestamp("createdAt", nullable=False, default=True),
+    Index("StaffAuditLog_entityId_idx", "entityId"),
+    Index("StaffAuditLog_createdAt_idx", "createdAt"),
+)
+
+# The last invoice number allocated per year (INV-YYYY-NNN): its row is locked by the transaction that allocates
+# (billing/repository/invoice_numbers.py), so numbers are unique and without gaps across processes, and a
+# transaction rolled back gives its numbers back.
+invoice_number_counter = Table(
+    "InvoiceNumberCounter",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("lastNumber", Integer, nullable=False),
+    _timestamp("updatedAt", nullable=False, default=True),
+)
+
+# How each payment was made, recorded at fulfilment from its PaymentIntent's latest charge, so that the payment
+# history and "who paid" need no Stripe call: the method's summary (card brand and last four, or the bank
+# account's last four) and Stripe's receipt URL. One row per PaymentIntent.
+payment_record = Table(
+    "PaymentRecord",
+    metadata,
+    Column("paymentIntentId", Text, primary_key=True),
+    Column("invoiceId", Text, nullable=True),
+    Column("chargeId", Text, nullable=True),
+    Column("methodType", Text, nullable=True),  # card, us_bank_account, ...
+    Column("cardBrand", Text, nullable=True),
+    Column("last4", Text, nullable=True),
+    Column("receiptUrl", Text, nullable=True),
+    _timestamp("createdAt", nullable=False, default=True),
+    Index("PaymentRecord_invoiceId_idx", "invoiceId"),
 )
 
 # Where reconciliation's walk through Stripe's events list (GET /v1/events) resumes: the `created` time (Stripe's

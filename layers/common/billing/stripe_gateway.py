@@ -190,6 +190,18 @@ def refund_payment(payment_intent_id: str, *, metadata: Mapping[str, str], reaso
     return str(refund["id"])
 
 
+def refund_payment_amount(payment_intent_id: str, *, amount_minor: int, reason: str | None,
+                          metadata: Mapping[str, str], key: str) -> str:
+    """Refund `amount_minor` of a succeeded payment (staff's refund); `key` (the invoice and the caller's
+    Idempotency-Key) makes a retried request the same refund at Stripe, never a second one."""
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount_minor, "metadata": dict(metadata)}
+    if reason in ("duplicate", "fraudulent", "requested_by_customer"):
+        params["reason"] = reason
+    idempotency = idempotency_key("staff-refund", key, params)
+    refund = _call("refund payment", lambda: _v1("post", "/v1/refunds", params, idempotency_key=idempotency))
+    return str(refund["id"])
+
+
 class EventsPage(NamedTuple):
     events: list[dict[str, Any]]  # newest first, as Stripe lists them
     has_more: bool

@@ -34,6 +34,7 @@ from billing.errors import BadRequest, BillingError, PaymentProviderUnavailable,
 from billing.fulfillment import fulfill_checkout_session
 from billing.inbox import stored_payload
 from billing.observability import count, log_keys, logger, surface
+from billing.payment_methods import record_charge_succeeded
 from billing.repository.stripe_events import (
     claim_event,
     events_with_outcome,
@@ -62,6 +63,7 @@ EVENT_HANDLERS: Mapping[str, EventHandler] = {
     "checkout.session.async_payment_succeeded": _checkout_session_event,
     "checkout.session.async_payment_failed": partial(_checkout_session_event, async_payment_failed=True),
     "checkout.session.expired": _checkout_session_event,
+    "charge.succeeded": record_charge_succeeded,
     "charge.refunded": apply_charge_refunded,
     "charge.dispute.created": apply_dispute,
     "charge.dispute.closed": apply_dispute,

@@ -52,10 +52,22 @@ def schema_folder(name: str, *, with_billing_models: bool) -> Path:
     where = NODE_DIR / ".schemas" / name
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
-    shutil.copy(PORTAL_SCHEMA / "schema.prisma", where / "schema.prisma")
+    portal = (PORTAL_SCHEMA / "schema.prisma").read_text()
     if with_billing_models:
         shutil.copy(BILLING_MODELS, where / "billing.prisma")
+        portal = with_the_invoice_indexes(portal)
+    (where / "schema.prisma").write_text(portal)
     return where
+
+
+def with_the_invoice_indexes(portal_schema: str) -> str:
+    """The portal's schema with the lines billing.prisma asks the portal to add to its `model Invoice` (the staff
+    listing's indexes), as a portal following it does."""
+    lines = [line.removeprefix("//").strip() for line in BILLING_MODELS.read_text().splitlines()
+             if line.startswith("//   @@index(")]
+    start = portal_schema.index("model Invoice {")
+    end = portal_schema.index("\n}", start)
+    return portal_schema[:end] + "".join(f"\n  {line}" for line in lines) + portal_schema[end:]
 
 
 def generate_client(schema: Path) -> None:

@@ -35,6 +35,8 @@ def attach_checkout_session(
             "amountMinor": amount_minor,
             "currency": currency,
             "idempotencyKey": idempotency_key,
+            # to the microsecond on SQLite too (its default is whole seconds): the history lists attempts in order
+            "createdAt": utc_now(),
         })
     return attached
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, case, literal, select, update
+from sqlalchemy import Connection, bindparam, case, insert, literal, or_, select, update
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -66,6 +66,33 @@ def find_invoice(conn: Connection, invoice_id: str, *, for_update: bool = False)
     statement = select(invoice).where(invoice.c.id == invoice_id)
     row = conn.execute(statement.with_for_update() if for_update else statement).mappings().first()
     return InvoiceRecord.from_row(row) if row else None
+
+def find_invoice_by_reference(conn: Connection, reference: str, *, for_update: bool = False) -> InvoiceRecord | None:
+    """The invoice whose id or invoice number is `reference` (both unique; staff use either)."""
+    statement = select(invoice).where(or_(invoice.c.id == reference, invoice.c.invoiceNumber == reference))
+    row = conn.execute(statement.with_for_update() if for_update else statement).mappings().first()
+    return InvoiceRecord.from_row(row) if row else None
+
+
+def insert_invoice(conn: Connection, values: Mapping[str, Any]) -> InvoiceRecord:
+    """A new invoice (billing.issuing.issue_invoice is its one caller), with every NOT NULL column the portal's
+    Prisma-built table may leave without a default ("createdAt", "updatedAt")."""
+    now = utc_now()
+    row = conn.execute(insert(invoice).values(**values, status="pending", createdAt=now, updatedAt=now)
+                       .returning(*invoice.c)).mappings().one()
+    return InvoiceRecord.from_row(row)
+
+
+def invoices_of_schedule(conn: Connection, proposal_id: str, schedule_ids: list[str]) -> dict[str, InvoiceRecord]:
+    """The proposal's invoices made for these payment schedule entries, by paymentScheduleId."""
+    rows = conn.execute(select(invoice).where(invoice.c.proposalId == proposal_id,
+                                              invoice.c.paymentScheduleId.in_(schedule_ids))
+                        .order_by(invoice.c.createdAt)).mappings()
+    found: dict[str, InvoiceRecord] = {}
+    for row in rows:
+        found.setdefault(row["paymentScheduleId"], InvoiceRecord.from_row(row))
+    return found
+
 
 def find_invoice_by_payment_intent(conn: Connection, payment_intent_id: str) -> InvoiceRecord | None:
     row = conn.execute(select(invoice).where(invoice.c.stripePaymentIntentId == payment_intent_id)).mappings().first()
