@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+from datetime import UTC, datetime, timedelta
 from email import policy
 from typing import Any
 
@@ -180,6 +181,37 @@ def test_an_issued_invoice_is_told_to_each_contact_with_an_email_except_those_op
     assert "turn off invoice announcements" in text
     skipped = [row for row in notifications(db) if row["contactId"] == bob.id]
     assert [(row["status"], row["lastError"]) for row in skipped] == [("skipped", "opted_out")]
+
+
+def test_invoices_created_from_a_schedule_are_announced_once_and_a_refused_schedule_not_at_all(
+    world, api, functions, db, ses
+) -> None:
+    route = "/api/admin/proposals/{proposalId}/invoices"
+    due = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    entries = [{"paymentScheduleId": f"payment-{n}", "currency": "USD", "amount": 500, "dueDate": due,
+                "trigger": "Kickoff", "description": f"Phase {n}"} for n in (1, 2)]
+    acme = world.company("Acme Ltd")
+    alice, bob, carol = world.contact(acme), world.contact(acme), world.contact(acme)
+    db('UPDATE "Contact" SET email = NULL WHERE id = :id', id=carol.id)
+    globex = world.company("Globex")
+    world.contact(globex)
+
+    # Staff create two invoices from Acme's schedule, then send the same schedule again
+    status, created = api.staff("POST", route, body={"schedule": entries}, proposalId=acme.proposal_id)
+    assert (status, created["created"]) == (201, 2)
+    assert api.staff("POST", route, body={"schedule": entries}, proposalId=acme.proposal_id)[0] == 200
+    # and a refused schedule for Globex (percentages that do not add up): 422
+    refused = [{**entries[0], "amount": None, "percentage": 30}]
+    assert api.staff("POST", route, body={"schedule": refused, "total": 1000}, proposalId=globex.proposal_id)[0] == 422
+
+    # One invoice-issued row per (created invoice, Acme contact with an email): none for the repeat, none for Globex
+    rows = notifications(db)
+    invoice_ids = {invoice["id"] for invoice in created["invoices"]}
+    assert sorted((row["kind"], row["invoiceId"], row["contactId"]) for row in rows) == sorted(
+        ("invoice_issued", invoice_id, contact.id) for invoice_id in invoice_ids for contact in (alice, bob))
+    assert run_notifier(functions) == {"sent": 4}
+    assert sorted(recipients for _, recipients, _ in sent_messages()) == sorted(
+        [contact_email(db, contact.id)] for _ in invoice_ids for contact in (alice, bob))
 
 
 def test_amounts_are_written_with_their_currencys_decimals(world, functions, db, ses) -> None:

@@ -6,7 +6,7 @@ caller asked twice. Nothing here sends: billing/notifier.py delivers the rows, s
 
 When, and to whom:
 - invoice issued: to each contact of the invoice's company that has an email (`note_invoice_issued`, called by
-  whatever creates the invoice, inside its transaction);
+  billing/issuing.py's `issue_invoice` inside the transaction that creates the invoice);
 - payment succeeded: to the payer (the contact the Checkout Session names), with the receipt;
 - bank debit failed: to the payer; the invoice is payable again;
 - refund made (each refund of the invoice's own payment, partial or full): to the payer.
