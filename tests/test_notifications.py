@@ -104,6 +104,44 @@ def test_a_payment_sends_its_payer_one_receipt_however_often_it_is_reported(
         assert secret not in message.as_string() and secret not in stored
 
 
+def test_the_receipt_links_stripes_receipt_when_charge_succeeded_arrived_before_sending(
+    world, api, stripe_double, functions, db, ses
+) -> None:
+    acme = world.company("Acme Ltd")
+    alice, bob = world.contact(acme), world.contact(acme)
+
+    def pay(contact) -> dict:
+        """The contact pays a new invoice; checkout.session.completed delivered, charge.succeeded returned."""
+        _, created = api.checkout(contact, world.invoice(acme, "100.00"))
+        (completed,) = stripe_double.complete_session(created["sessionId"])
+        assert api.deliver(completed)[1]["outcome"] == "paid"
+        intent = completed["data"]["object"]["payment_intent"]
+        (charge,) = [e for e in stripe_double.events if e["type"] == "charge.succeeded"
+                     and e["data"]["object"]["payment_intent"] == intent]
+        return charge
+
+    # Alice's charge.succeeded arrives after the event that paid her invoice, but before the notifier runs
+    alice_charge = pay(alice)
+    assert api.deliver(alice_charge)[1]["outcome"] == "payment_method_recorded"
+    receipt_url = alice_charge["data"]["object"]["receipt_url"]
+    assert receipt_url.startswith("https://")
+    assert run_notifier(functions) == {"sent": 1}
+    # Bob's arrives only after his receipt was sent: his receipt has no Stripe link, and no second email follows
+    bob_charge = pay(bob)
+    assert run_notifier(functions) == {"sent": 1}
+    assert api.deliver(bob_charge)[1]["outcome"] == "payment_method_recorded"
+    assert run_notifier(functions) == {}
+
+    by_recipient = {recipients[0]: parts(message) for _, recipients, message in sent_messages()}
+    assert len(by_recipient) == 2
+    for part in by_recipient[contact_email(db, alice.id)]:
+        assert "Stripe receipt" in part and receipt_url in part
+    for part in by_recipient[contact_email(db, bob.id)]:
+        assert "Stripe receipt" not in part and "Download the paid invoice" in part
+    # The URL was read when sending, not copied into the outbox row
+    assert all("receiptUrl" not in row["payload"] for row in notifications(db))
+
+
 def test_a_payment_rolled_back_leaves_no_notification(payment_not_yet_recorded, api, db, db_engine) -> None:
     _, completed = payment_not_yet_recorded
     with failing_updates(db_engine, "StripeEvent") as fault:  # the inbox's outcome cannot be recorded

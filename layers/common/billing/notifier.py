@@ -30,7 +30,8 @@ from billing.observability import logger, surface
 from billing.outbox import NON_ESSENTIAL
 from billing.repository.notifications import NotificationRecord, Recipient, claim_due, recipients, settle
 from billing.repository.sql import utc_now
-from billing.schema import NotificationStatus
+from billing.repository.payment_records import receipt_urls
+from billing.schema import NotificationKind, NotificationStatus
 from billing.settings import settings
 
 # Longer than the notifier's timeout (template.yaml): a run still alive never loses its claim to another.
@@ -48,6 +49,7 @@ def deliver_due_notifications(sender: EmailSender | None = None) -> dict[str, in
     with transaction() as conn:
         claimed = claim_due(conn, limit=settings().notification_batch_size or 1, lease=CLAIM_LEASE)
         found = recipients(conn, (record.contact_id for record in claimed))
+        receipts = receipt_urls(conn, filter(None, map(_payment_intent, claimed)))
     outcomes: Counter[str] = Counter()
     throttled = False
     for record in claimed:
@@ -55,7 +57,7 @@ def deliver_due_notifications(sender: EmailSender | None = None) -> dict[str, in
             _settle(record, NotificationStatus.PENDING, next_attempt_in=THROTTLED_PAUSE, attempt_not_made=True)
             outcomes["deferred"] += 1
             continue
-        outcome = _deliver(record, found.get(record.contact_id), sender)
+        outcome = _deliver(record, found.get(record.contact_id), sender, receipts.get(_payment_intent(record) or ""))
         throttled = outcome == "throttled"
         outcomes["deferred" if throttled else outcome] += 1
     if claimed:
@@ -68,7 +70,17 @@ def configured_sender() -> EmailSender:
     return CaptureSender(capture_dir) if capture_dir else SesSender(settings().ses_configuration_set)
 
 
-def _deliver(record: NotificationRecord, recipient: Recipient | None, sender: EmailSender) -> str:
+def _payment_intent(record: NotificationRecord) -> str | None:
+    """The PaymentIntent a payment-succeeded row tells about (its event key is "<invoice id>:<PaymentIntent>")."""
+    if record.kind != NotificationKind.PAYMENT_SUCCEEDED:
+        return None
+    return record.event_key.partition(":")[2] or None
+
+
+def _deliver(record: NotificationRecord, recipient: Recipient | None, sender: EmailSender,
+             receipt_url: str | None = None) -> str:
+    """Send one row. A receipt links Stripe's receipt when `charge.succeeded` has recorded it by now (read at send
+    time: that event may arrive after the one that paid the invoice and wrote the row)."""
     if recipient is None or not recipient.email:
         _settle(record, NotificationStatus.SKIPPED, error="no_recipient")
         return "skipped"
@@ -77,7 +89,8 @@ def _deliver(record: NotificationRecord, recipient: Recipient | None, sender: Em
         _settle(record, NotificationStatus.SKIPPED, error="opted_out")
         return "skipped"
     try:
-        content = email_content.render(record.kind, record.payload, portal_url=str(settings().portal_url),
+        payload = {**record.payload, "receiptUrl": receipt_url} if receipt_url else record.payload
+        content = email_content.render(record.kind, payload, portal_url=str(settings().portal_url),
                                        payer_name=_payer_name(record), non_essential=non_essential)
         message_id = sender.send(OutgoingEmail(str(settings().email_from_address), recipient.email, content,
                                                record.id))
