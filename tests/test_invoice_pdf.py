@@ -17,7 +17,6 @@ from harness.events import client_request, decode
 from tests.support.images import check_committed_image
 from tests.support.openapi import check_response
 
-
 ROUTE = "GET /api/client/billing/{invoiceId}/pdf"
 
 

@@ -17,6 +17,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from billing import email_sender
 from billing.db import transaction
 from billing.outbox import note_invoice_issued
+from harness.events import sample
 from tests.conftest import EMAIL_FROM_ADDRESS, PORTAL_URL
 from tests.support.faults import failing_updates
 from tests.support.observed import emitted_metrics
@@ -344,6 +345,27 @@ def test_ses_refusing_the_message_fails_it_at_once(world, functions, db, ses) ->
         note_invoice_issued(conn, world.invoice(acme))
     assert run_notifier(functions) == {"failed": 1}
     assert notifications(db)[0]["lastError"] == "MessageRejected"
+
+
+def test_settled_notifications_leave_the_outbox_after_the_retention_and_pending_ones_stay(
+    world, functions, db
+) -> None:
+    acme = world.company()
+    contacts = [world.contact(acme) for _ in range(5)]
+    with transaction() as conn:
+        note_invoice_issued(conn, world.invoice(acme))
+    ages = {  # contact: (status, days since it was settled); NOTIFICATION_RETENTION_DAYS unset: 30
+        contacts[0].id: ("sent", 31), contacts[1].id: ("failed", 31), contacts[2].id: ("skipped", 31),
+        contacts[3].id: ("sent", 29), contacts[4].id: ("pending", 31),
+    }
+    for contact_id, (status, days) in ages.items():
+        db(f"""UPDATE "Notification" SET status = :status, "updatedAt" = now() - interval '{days} days'
+               WHERE "contactId" = :id""", status=status, id=contact_id)
+
+    report = functions.stripe_event_retention(sample("stripe_event_retention"), None)
+
+    assert report["notifications_deleted"] == 3
+    assert sorted(row["contactId"] for row in notifications(db)) == sorted([contacts[3].id, contacts[4].id])
 
 
 def test_a_contact_deleted_before_sending_is_skipped(world, functions, db, ses) -> None:

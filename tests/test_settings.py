@@ -156,6 +156,14 @@ def test_the_event_retention_must_outlast_stripes_redeliveries() -> None:
     assert load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "30"}).event_retention_days == 30
 
 
+def test_notifications_are_kept_30_days_by_default_and_at_least_a_week() -> None:
+    needs, base = frozenset({Need.EVENT_RETENTION}), {"STRIPE_EVENT_RETENTION_DAYS": "90"}
+    assert load_settings(needs, base).notification_retention_days == 30
+    assert load_settings(needs, {**base, "NOTIFICATION_RETENTION_DAYS": "14"}).notification_retention_days == 14
+    with pytest.raises(ConfigurationError, match=r"NOTIFICATION_RETENTION_DAYS must be .* at least 7"):
+        load_settings(needs, {**base, "NOTIFICATION_RETENTION_DAYS": "6"})
+
+
 def test_reconciliation_window_and_batch_must_be_positive_integers() -> None:
     needs = frozenset({Need.RECONCILIATION})
     with pytest.raises(ConfigurationError, match=r"RECONCILE_AFTER_MINUTES.*RECONCILE_BATCH_SIZE"):

@@ -29,8 +29,8 @@ from billing.email_sender import CaptureSender, EmailSender, OutgoingEmail, Send
 from billing.observability import logger, surface
 from billing.outbox import NON_ESSENTIAL
 from billing.repository.notifications import NotificationRecord, Recipient, claim_due, recipients, settle
-from billing.repository.sql import utc_now
 from billing.repository.payment_records import receipt_urls
+from billing.repository.sql import utc_now
 from billing.schema import NotificationKind, NotificationStatus
 from billing.settings import settings
 

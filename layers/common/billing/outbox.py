@@ -18,14 +18,23 @@ applies to rows already written).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
+from billing.inbox import in_batches
 from billing.money import from_minor_units, normalize_currency
 from billing.repository.invoices import InvoiceRecord, find_invoice
-from billing.repository.notifications import add_notification, company_of_invoice, contacts_with_email
+from billing.repository.notifications import (
+    add_notification,
+    company_of_invoice,
+    contacts_with_email,
+    delete_settled_before,
+)
+from billing.repository.sql import utc_now
 from billing.schema import NotificationKind
+from billing.settings import settings
 
 NON_ESSENTIAL = frozenset({NotificationKind.INVOICE_ISSUED})
 
@@ -100,3 +109,12 @@ def _facts(invoice: InvoiceRecord, company_name: str | None) -> dict[str, Any]:
         "dueDate": invoice.due_date.isoformat() if invoice.due_date else None,
         "companyName": company_name,
     }
+
+
+def apply_notification_retention() -> int:
+    """The scheduled retention run's part for the outbox: rows settled more than NOTIFICATION_RETENTION_DAYS ago
+    are deleted (they hold the payer's name given at Checkout). Nothing is sent twice for it: every row is written
+    only by the state change it tells about, which happens once; the row's unique key is a second guard only while
+    a change could still be reported again. Returns how many rows went."""
+    cutoff = utc_now() - timedelta(days=settings().notification_retention_days)
+    return in_batches(lambda conn, limit: delete_settled_before(conn, cutoff, limit=limit))

@@ -33,6 +33,10 @@ class Need(Enum):
 # Stripe retries a delivery for 3 days, reconciliation re-applies early refunds for 7, and Stripe's API lists
 # events of the last 30: an inbox row kept that long still recognises any event Stripe could send again.
 MIN_EVENT_RETENTION_DAYS = 30
+# Sent (or skipped, or failed) notifications are deleted this many days after they were settled: the rows hold the
+# payer's name given at Checkout. A week at least, so an operator can still look into a failed one.
+DEFAULT_NOTIFICATION_RETENTION_DAYS = 30
+MIN_NOTIFICATION_RETENTION_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Settings:
     reconcile_after_minutes: int | None = None
     reconcile_batch_size: int | None = None
     event_retention_days: int | None = None
+    notification_retention_days: int = DEFAULT_NOTIFICATION_RETENTION_DAYS
     stripe_mode: str | None = None  # "test" or "live": Stripe events of the other mode are never applied
     mismatched_payment_policy: str = "refund"  # or "hold": what becomes of a payment that cannot settle its invoice
     email_from_address: str | None = None  # the SES identity the notifier sends from
@@ -143,8 +148,12 @@ def _reconciliation(environ: Mapping[str, str], _values: dict[str, Any], problem
 
 
 def _event_retention(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    return {"event_retention_days": _positive_integer("STRIPE_EVENT_RETENTION_DAYS", environ, problems,
-                                                      minimum=MIN_EVENT_RETENTION_DAYS)}
+    values = {"event_retention_days": _positive_integer("STRIPE_EVENT_RETENTION_DAYS", environ, problems,
+                                                        minimum=MIN_EVENT_RETENTION_DAYS)}
+    if environ.get("NOTIFICATION_RETENTION_DAYS"):  # optional: DEFAULT_NOTIFICATION_RETENTION_DAYS
+        values["notification_retention_days"] = _positive_integer(
+            "NOTIFICATION_RETENTION_DAYS", environ, problems, minimum=MIN_NOTIFICATION_RETENTION_DAYS)
+    return values
 
 
 def _notifications(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:

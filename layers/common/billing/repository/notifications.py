@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 
 from billing.repository.sql import insert_ignoring_conflict, utc_now
 from billing.schema import (
@@ -140,3 +140,14 @@ def settle(conn: Connection, record: NotificationRecord, status: NotificationSta
         values["attempts"] = notification.c.attempts - 1
     result = conn.execute(_SETTLE.values(**values), {"b_id": record.id, "b_token": record.claim_token})
     return bool(result.rowcount)
+
+
+_SETTLED = (NotificationStatus.SENT.value, NotificationStatus.SKIPPED.value, NotificationStatus.FAILED.value)
+
+
+def delete_settled_before(conn: Connection, cutoff: datetime, *, limit: int) -> int:
+    """Delete up to `limit` rows settled (sent, skipped or failed) before `cutoff`; never one still to deliver."""
+    old = (select(notification.c.id)
+           .where(notification.c.status.in_(_SETTLED), notification.c.updatedAt < cutoff)
+           .limit(limit))
+    return int(conn.execute(delete(notification).where(notification.c.id.in_(old.scalar_subquery()))).rowcount)
