@@ -12,8 +12,9 @@ PATH := $(CURDIR)/$(BIN):$(PATH)
 	unapplied-payments test-prisma staff auth-emulator
 
 # Silent, and on stderr: `make invoke` and `$$(make -s token ...)` keep stdout for their answer even on first use.
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/invoice_pdf/requirements.txt
 	@echo "make: installing $(VENV) (requirements-dev.txt) ..." >&2
+	@scripts/install_fonts.sh >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
 	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
 	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt >&2
@@ -75,6 +76,7 @@ dev demo invoke doctor token sign seed stripe-events unapplied-payments staff: e
 ## The test suite: real PostgreSQL (127.0.0.1:5432), Stripe and Google doubles started by the tests.
 ## (tests/browser is left to `make test-browser`: pyproject.toml's addopts.)
 test: dev-env
+	@scripts/install_fonts.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## The fast layer alone (tests/unit): the pure pieces, table-driven, no database, no double, no socket; seconds.
@@ -151,6 +153,7 @@ cfn: dev-env
 	$(BIN)/sam validate --lint
 
 build: dev-env
+	@scripts/install_fonts.sh
 	$(BIN)/sam build
 
 ## checkov on the built template as CloudFormation receives it (`sam validate`'s translation, no AWS credentials
@@ -184,6 +187,12 @@ bench: dev-env
 ## docs/STAFF_SCALE.md (statements, p50/p99, query plans; fails on a sequential scan of "Invoice").
 bench-staff: dev-env
 	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.staff_scale $(BENCH_STAFF_ARGS)
+
+## The invoice PDF function's cold start and warm p50 beside the list route's, measured in one run (the built
+## functions); BENCH_ARGS=--write puts the rows into docs/PERFORMANCE.md. A minute or two.
+.PHONY: bench-pdf
+bench-pdf: dev-env
+	PYTHONPATH=$(TOOLS_PATH) $(BIN)/python -m bench.pdf $(BENCH_ARGS)
 
 ## The database at Lambda's concurrency (not part of ci's `make test`; .ci/run runs it): PgBouncer (Debian's,
 ## installed when missing) in transaction mode, standing in for RDS Proxy, in front of a PostgreSQL cluster of its own

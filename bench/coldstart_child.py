@@ -84,13 +84,15 @@ module_count = len(sys.modules)
 sys.stdout.write("DONE\n")
 sys.stdout.flush()
 
-body = json.loads(response.get("body") or "null")
+# A file (the invoice's PDF) comes base64-encoded: its size, not its content, is reported
+body = None if response.get("isBase64Encoded") else json.loads(response.get("body") or "null")
 summary = {
     "status": response.get("statusCode"),
     # never the body itself: checkout's answer carries a client secret
     "invoices": len(body["invoices"]) if isinstance(body, dict) and "invoices" in body else None,
     "outcome": body.get("outcome") if isinstance(body, dict) else None,
     "has_session": bool(isinstance(body, dict) and body.get("sessionId")),
+    "file_bytes": len(response.get("body") or "") * 3 // 4 if response.get("isBase64Encoded") else None,
     "import_ms": round((imported - started) * 1000, 1),
     "first_request_ms": round((served - imported) * 1000, 1),
     "snapshot_hooks_ms": round(hooks_ms, 1),

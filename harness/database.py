@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
 TABLES = (
-    "StaffAuditLog", "InvoiceNumberCounter", "PaymentRecord",
+    "Notification", "NotificationOptOut", "StaffAuditLog", "InvoiceNumberCounter", "PaymentRecord",
     "UnappliedPayment", "ReconciliationCursor", "PaymentAdjustment", "StripeEvent", "CheckoutSession",
     "StripeCustomer", "Invoice", "Proposal", "Contact", "Company",
 )

@@ -22,6 +22,8 @@ class Functions:
     stripe_webhook: Invoke
     reconcile: Invoke
     stripe_event_retention: Invoke
+    notifier: Invoke
+    invoice_pdf: Invoke
     payment_history: Invoke
     staff_invoices: Invoke
 
@@ -35,6 +37,8 @@ def load_all() -> Functions:
         stripe_webhook=handlers["StripeWebhookFunction"],
         reconcile=handlers["ReconcileFunction"],
         stripe_event_retention=handlers["StripeEventRetentionFunction"],
+        notifier=handlers["NotifierFunction"],
+        invoice_pdf=handlers["InvoicePdfFunction"],
         payment_history=handlers["PaymentHistoryFunction"],
         staff_invoices=handlers["StaffInvoicesFunction"],
     )

@@ -16,7 +16,7 @@ from harness.functions import Functions, load_all
 
 _functions: Functions | None = None
 _SERVICE_PREFIXES = ("DATABASE_", "FIREBASE_", "STRIPE_", "PORTAL_", "POWERTOOLS_", "RECONCILE_", "LOG_LEVEL",
-                     "MISMATCHED_PAYMENT_POLICY")
+                     "MISMATCHED_PAYMENT_POLICY", "EMAIL_", "SES_", "NOTIFICATION_")
 
 
 def _init_worker(environment: dict[str, str], certificates: dict[str, str]) -> None:
@@ -27,12 +27,12 @@ def _init_worker(environment: dict[str, str], certificates: dict[str, str]) -> N
 
 
 def invoke(job: tuple[str, dict[str, Any]]) -> tuple[int, Any]:
-    """In a worker: ("list_invoices" | "create_checkout" | "verify_session" | "stripe_webhook" | "reconcile",
-    event) -> (status, body). The scheduled reconcile function answers its report, taken as a 200."""
+    """In a worker: ("list_invoices" | "create_checkout" | "verify_session" | "stripe_webhook" | "reconcile" |
+    "notifier", event) -> (status, body). A scheduled function answers its report, taken as a 200."""
     function_name, event = job
     assert _functions is not None, "invoke runs in a worker_pool process"
     handler = getattr(_functions, function_name)
-    if function_name == "reconcile":
+    if function_name in ("reconcile", "notifier"):
         return 200, handler(event, None)
     return decode(handler(event, None))
 

@@ -12,6 +12,8 @@ work the same after the demo, and the demo runs any number of times.
 4. A declined card (4000 0000 0000 0002) leaves the copy of INV-DEMO-003 payable.
 5. A bank debit of it that fails: processing, then failed, then payable again.
 6. Carol, of another company, neither sees nor can pay Acme's invoices.
+7. The emails: the notifier, run now as its schedule would, captures a receipt for Alice's and Bob's payments and
+   a "payment failed" for the bank debit (files in .local/emails), one each, with the right amounts.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from billing.db import create_database_engine
+from billing.money import format_amount
+from billing.schema import notification
 from local.http_json import request_json
 from local.seed import INVOICES, SeedContact, SeedInvoice, delete_invoices, find_contact, insert_invoices
 from local.stack import STATE_DIR, Stack, StackNotRunning, load_stack
@@ -51,9 +57,10 @@ def invoices_for_run(run: str) -> dict[str, SeedInvoice]:
 
 
 class Demo:
-    def __init__(self, stack: Stack, invoices: dict[str, SeedInvoice], out: TextIO = sys.stdout,
+    def __init__(self, stack: Stack, invoices: dict[str, SeedInvoice], engine: Engine, out: TextIO = sys.stdout,
                  wait_seconds: float = 30.0) -> None:
         self.stack = stack
+        self.engine = engine
         self.invoices = invoices
         self.out = out
         self.wait_seconds = wait_seconds
@@ -142,6 +149,8 @@ class Demo:
             self.declined_card(alice, launch)
             self.failed_bank_debit(alice, launch)
             self.other_company(carol, launch)
+            self.emails({usd: ("payment_succeeded", alice), jpy: ("payment_succeeded", bob),
+                         launch: ("payment_failed", alice)})
         finally:
             self.stripe("POST", "/local/webhooks", switches)
         self.say("")
@@ -253,6 +262,48 @@ class Demo:
             self.check((status, body) == (404, {"error": "invoice not found"}), "404, as for a missing invoice",
                        (status, body))
 
+    def emails(self, expected: dict[str, tuple[str, SeedContact]]) -> None:
+        with self.step("7. The emails: receipts for Alice and Bob, the failed bank debit for Alice (captured)"):
+            capture_dir = Path(self.stack.environment["EMAIL_CAPTURE_DIR"])
+
+            def delivered() -> Any:
+                with self.engine.begin() as conn:
+                    rows = conn.execute(select(notification.c.id, notification.c.kind, notification.c.invoiceId,
+                                               notification.c.status)
+                                        .where(notification.c.invoiceId.in_(list(expected)))).all()
+                if any(row.status in ("pending", "sending") for row in rows):  # the schedule may hold some
+                    self.say(f"   NotifierFunction (as its schedule would, now) -> {run_notifier(self.stack)}")
+                    return None
+                return rows
+
+            rows = self.wait_for("the notifications delivered", delivered)
+            found = sorted((row.invoiceId, row.kind) for row in rows)
+            self.check(found == sorted((invoice_id, kind) for invoice_id, (kind, _) in expected.items()),
+                       "one notification per event and recipient", found)
+            by_id = {item.id: item for item in self.invoices.values()}
+            for row in rows:
+                kind, contact = expected[row.invoiceId]
+                item = by_id[row.invoiceId]
+                path = capture_dir / f"{row.id}.json"
+                summary = json.loads(path.read_text()) if path.is_file() else {}
+                text = (capture_dir / f"{row.id}.txt").read_text() if path.is_file() else ""
+                amount = format_amount(item.amount, item.currency)
+                self.say(f"   {path.name}: to {summary.get('to')}: {summary.get('subject')}")
+                self.check(row.status == "sent" and summary.get("to") == contact.email and item.number in text
+                           and amount in text, f"{kind} of {item.number} ({amount}) captured for {contact.email}",
+                           summary)
+                self.check("secret" not in text and "cs_test_" not in text, "no secret in the message")
+
+def run_notifier(stack: Stack) -> Json:
+    """NotifierFunction in this process, with the stack's settings, as the local schedule invokes it."""
+    from local.runtime import FunctionHost
+    from local.scheduler import scheduler_event
+    from local.template import scheduled_functions
+
+    os.environ.update(stack.environment)
+    (schedule,) = [s for s in scheduled_functions() if s.function == "NotifierFunction"]
+    return FunctionHost([schedule.function]).invoke(schedule.function, scheduler_event(schedule))
+
 
 def _shown(body: Json) -> str:
     """A response for the terminal: the client secret is a credential of the payer, never printed."""
@@ -279,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         with _invoices_of_this_run(engine, list(invoices.values())):
             print(f"demo: stack at {stack.api_url}; paying {', '.join(i.number for i in invoices.values())}, "
                   "made for this run and removed at the end (the seeded invoices are left as they are)")
-            return Demo(stack, invoices, wait_seconds=args.wait_seconds).run()
+            return Demo(stack, invoices, engine, wait_seconds=args.wait_seconds).run()
     finally:
         engine.dispose()
 

@@ -144,6 +144,8 @@ def banner(stack: Stack, database_url: str, routes: list[Route], webhook_paths: 
         *[f"  Schedule   {schedule.function} every {schedule_seconds:g} s ({schedule.expression} on AWS)"
           for schedule in scheduled_functions()],
         f"  Database   {shown_database} (migrated to head, {seeded})",
+        f"  Email      captured, not sent: {stack.environment['EMAIL_CAPTURE_DIR']}/<id>.html|.txt|.eml|.json "
+        "(NotifierFunction, from the outbox)",
         f"  Auth       Firebase Auth emulator mode, project {stack.environment['FIREBASE_PROJECT_ID']}: "
         + (f"the emulator at {auth_emulator} signs the portal in (the seeded contacts' accounts made there)"
            if auth_emulator else "`make token CONTACT=bob` prints an ID token"),

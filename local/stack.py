@@ -28,6 +28,11 @@ FUNCTION_DEFAULTS: dict[str, str] = {
     "STRIPE_MODE": "test",
     "PORTAL_URL": "http://localhost:3000",
     "STRIPE_EVENT_RETENTION_DAYS": "90",
+    # The notifier captures every message into EMAIL_CAPTURE_DIR (.local/emails) instead of sending it: allowed only
+    # for a sender at a domain reserved for tests (billing/config_rules.py).
+    "EMAIL_FROM_ADDRESS": "billing@portal.localhost",
+    "SES_CONFIGURATION_SET": "local",
+    "NOTIFICATION_MAX_ATTEMPTS": "3",
     "POWERTOOLS_SERVICE_NAME": "billing",
     "LOG_LEVEL": "INFO",
 }
@@ -52,6 +57,7 @@ def function_environment(environ: Mapping[str, str], state_dir: Path, stripe_url
     settings = {name: environ.get(name) or default for name, default in defaults.items()}
     settings["DATABASE_URL"] = environ.get("DATABASE_URL") or sqlite_url(state_dir)
     settings["STRIPE_API_BASE"] = stripe_url
+    settings["EMAIL_CAPTURE_DIR"] = environ.get("EMAIL_CAPTURE_DIR") or str(state_dir / "emails")
     return settings
 
 

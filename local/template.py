@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -97,8 +98,12 @@ def function_definitions() -> dict[str, tuple[Path, str]]:
 
 
 def load_handler(code_dir: Path, handler: str, logical_id: str) -> Handler:
-    """Import the handler from its file, under a module name of its own (every function's module is `app`)."""
+    """Import the handler from its file, under a module name of its own (every function's module is `app`). The code
+    directory goes on the import path, as Lambda puts its task root there: a function's own modules beside `app`
+    (functions/invoice_pdf/invoice_pdf.py) import as they do on Lambda."""
     module_name, _, function_name = handler.rpartition(".")
+    if str(code_dir) not in sys.path:
+        sys.path.append(str(code_dir))
     path = code_dir / (module_name.replace(".", "/") + ".py")
     spec = importlib.util.spec_from_file_location(f"function_{logical_id}", path)
     if spec is None or spec.loader is None:

@@ -1,7 +1,8 @@
 // The seed's dashboard: the company's invoices, and Pay Now for those still payable. Stripe returns the payer to
 // /dashboard?session_id=...&invoice_id=...; the page then asks the verify route (the fallback for a webhook that
-// is late or lost) and says how the payment ended.
-import {listInvoices, verifyPayment} from "./api.js";
+// is late or lost) and says how the payment ended. /dashboard?pdf=<invoiceId> (the link in a receipt email) downloads
+// that invoice's PDF once signed in.
+import {downloadInvoicePdf, listInvoices, verifyPayment} from "./api.js";
 import {goToSignIn, idToken, signOut, signedInEmail} from "./auth.js";
 import {formatAmount, formatDate} from "./format.js";
 import {openPaymentModal} from "./payment-modal.js";
@@ -24,6 +25,19 @@ async function main() {
     await confirmPayment(returned.get("invoice_id"), returned.get("session_id"));
   } else {
     await refresh();
+  }
+  if (returned.has("pdf")) {
+    window.history.replaceState(null, "", "/dashboard");  // a reload does not download again
+    await downloadPdf(returned.get("pdf"));
+  }
+}
+
+async function downloadPdf(invoiceId) {
+  const number = invoices.find((invoice) => invoice.id === invoiceId)?.invoiceNumber ?? "invoice";
+  try {
+    await downloadInvoicePdf(invoiceId, `${number}.pdf`);
+  } catch (failure) {
+    notice(`The invoice's PDF could not be downloaded: ${failure.message}`, "error");
   }
 }
 
@@ -75,6 +89,7 @@ function render() {
     const pay = row.querySelector(".pay");
     if (PAYABLE.has(invoice.status)) pay.addEventListener("click", () => openPaymentModal(invoice, refresh));
     else pay.remove();
+    row.querySelector(".pdf").addEventListener("click", () => downloadPdf(invoice.id));
     return row;
   });
   document.getElementById("invoices").replaceChildren(...rows);

@@ -12,11 +12,15 @@ Stripe double, and Firebase emulator tokens. Exit status 1 if any response is no
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -100,7 +104,7 @@ def load_event(name: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / name).read_text()))
 
 
-def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
+def run_smoke(database_url: str, stripe_api_base: str, capture_dir: str) -> list[str]:
     local_values = {
         "POWERTOOLS_SERVICE_NAME": "billing",
         "POWERTOOLS_METRICS_NAMESPACE": "ClientPortal",
@@ -116,6 +120,10 @@ def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
         "RECONCILE_AFTER_MINUTES": "1",
         "RECONCILE_BATCH_SIZE": "10",
         "STRIPE_EVENT_RETENTION_DAYS": "30",
+        "EMAIL_FROM_ADDRESS": "billing@portal.localhost",  # a reserved domain: capture is allowed
+        "EMAIL_CAPTURE_DIR": capture_dir,
+        "NOTIFICATION_MAX_ATTEMPTS": "3",
+        "NOTIFICATION_BATCH_SIZE": "50",
     }
     failures: list[str] = []
 
@@ -181,6 +189,21 @@ def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
     if retention.get("deleted") != 0 or "whitelisted" not in retention:
         failures.append(f"StripeEventRetentionFunction: expected a report deleting nothing, got {retention}")
 
+    print("\n=== NotifierFunction: expect Alice's receipt, captured")
+    notified = invoke("NotifierFunction", load_event("notifier.json"), local_values)
+    print(f"--> {json.dumps(notified)}")
+    captured = [json.loads(path.read_text()) for path in Path(capture_dir).glob("*.json")]
+    if notified != {"sent": 1} or [m["to"] for m in captured] != ["alice@acme.example"]:
+        failures.append(f"NotifierFunction: expected one receipt for alice@acme.example, got {notified} {captured}")
+
+    print("\n=== InvoicePdfFunction: expect 200 with INV-DEMO-001 as a PDF, marked paid")
+    pdf = invoke("InvoicePdfFunction", load_event("invoice_pdf.json"), local_values)
+    document = pdf_text(pdf)
+    print(f"--> {pdf.get('statusCode')} {pdf.get('headers', {}).get('content-type')}: {document[:80]!r}...")
+    if pdf.get("statusCode") != 200 or "INV-DEMO-001" not in document or "PAID" not in document:
+        failures.append(f"InvoicePdfFunction: expected the paid invoice's PDF, got {pdf.get('statusCode')} "
+                        f"{document!r}")
+
     engine = create_engine(database_url)
     with engine.connect() as db:
         status = db.scalar(text("""SELECT status FROM "Invoice" WHERE id = 'inv_demo_usd'"""))
@@ -193,6 +216,14 @@ def run_smoke(database_url: str, stripe_api_base: str) -> list[str]:
     if status != "paid":
         failures.append(f"after checkout.session.completed the invoice is {status!r}, expected 'paid'")
     return failures
+
+
+def pdf_text(response: dict[str, Any]) -> str:
+    if not response.get("isBase64Encoded"):
+        return ""
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(base64.b64decode(response["body"]))).pages)
 
 
 def main() -> int:
@@ -208,7 +239,8 @@ def main() -> int:
                 conn.execute(text(statement))
         engine.dispose()
         wait_until_listening(port, double, "Stripe double", timeout=20)
-        failures = run_smoke(database_url, f"http://127.0.0.1:{port}")
+        with tempfile.TemporaryDirectory(prefix="smoke-emails-") as capture_dir:
+            failures = run_smoke(database_url, f"http://127.0.0.1:{port}", capture_dir)
     finally:
         double.terminate()
         double.wait(timeout=10)

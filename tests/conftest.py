@@ -35,6 +35,7 @@ PROJECT_ID = "billing-test-project"
 STRIPE_SECRET_KEY = "sk_test_suite_key"
 STRIPE_WEBHOOK_SECRET = "whsec_test_suite_secret"
 PORTAL_URL = "https://portal.example.test"
+EMAIL_FROM_ADDRESS = "billing@portal.example.test"
 
 
 # Directories whose tests carry a marker of their own, so that `-m` selects or leaves them out.
@@ -129,6 +130,10 @@ def service_environment(database_url: str, stripe_double: StripeDouble, token_is
             "RECONCILE_AFTER_MINUTES": "30",
             "RECONCILE_BATCH_SIZE": "100",
             "STRIPE_EVENT_RETENTION_DAYS": "90",
+            "EMAIL_FROM_ADDRESS": EMAIL_FROM_ADDRESS,
+            "SES_CONFIGURATION_SET": "billing-notifications",
+            "NOTIFICATION_MAX_ATTEMPTS": "3",
+            "NOTIFICATION_BATCH_SIZE": "50",
         }
     )
 

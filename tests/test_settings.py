@@ -11,7 +11,7 @@ import pytest
 from billing.errors import ConfigurationError
 from billing.settings import Need, load_settings
 
-ALL = frozenset(Need) - {Need.RECONCILIATION, Need.EVENT_RETENTION}
+ALL = frozenset(Need) - {Need.RECONCILIATION, Need.EVENT_RETENTION, Need.NOTIFICATIONS}
 COMPLETE = {
     "DATABASE_URL": "postgresql+pg8000://u@h/db",
     "FIREBASE_PROJECT_ID": "p",
@@ -156,6 +156,14 @@ def test_the_event_retention_must_outlast_stripes_redeliveries() -> None:
     assert load_settings(needs, {"STRIPE_EVENT_RETENTION_DAYS": "30"}).event_retention_days == 30
 
 
+def test_notifications_are_kept_30_days_by_default_and_at_least_a_week() -> None:
+    needs, base = frozenset({Need.EVENT_RETENTION}), {"STRIPE_EVENT_RETENTION_DAYS": "90"}
+    assert load_settings(needs, base).notification_retention_days == 30
+    assert load_settings(needs, {**base, "NOTIFICATION_RETENTION_DAYS": "14"}).notification_retention_days == 14
+    with pytest.raises(ConfigurationError, match=r"NOTIFICATION_RETENTION_DAYS must be .* at least 7"):
+        load_settings(needs, {**base, "NOTIFICATION_RETENTION_DAYS": "6"})
+
+
 def test_reconciliation_window_and_batch_must_be_positive_integers() -> None:
     needs = frozenset({Need.RECONCILIATION})
     with pytest.raises(ConfigurationError, match=r"RECONCILE_AFTER_MINUTES.*RECONCILE_BATCH_SIZE"):
@@ -192,3 +200,21 @@ def test_the_mismatched_payment_policy_defaults_to_refund_and_is_refund_or_hold(
     assert load_settings(webhook, {**environ, "MISMATCHED_PAYMENT_POLICY": "hold"}).mismatched_payment_policy == "hold"
     with pytest.raises(ConfigurationError, match="MISMATCHED_PAYMENT_POLICY"):
         load_settings(webhook, {**environ, "MISMATCHED_PAYMENT_POLICY": "keep"})
+
+
+NOTIFIER = {"EMAIL_FROM_ADDRESS": "billing@client-portal.io", "NOTIFICATION_MAX_ATTEMPTS": "6",
+            "NOTIFICATION_BATCH_SIZE": "50"}
+
+
+def test_the_notifier_captures_mail_only_for_a_sender_at_a_domain_reserved_for_tests() -> None:
+    # A deployment with a real sender cannot have its mail vanish into a directory
+    with pytest.raises(ConfigurationError, match="EMAIL_CAPTURE_DIR keeps email from being sent"):
+        load_settings(frozenset({Need.NOTIFICATIONS}), {**NOTIFIER, "EMAIL_CAPTURE_DIR": "/tmp/mail"})
+    for sender in ("billing@portal.localhost", "billing@portal.test", "billing@example.com"):
+        loaded = load_settings(frozenset({Need.NOTIFICATIONS}),
+                               {**NOTIFIER, "EMAIL_FROM_ADDRESS": sender, "EMAIL_CAPTURE_DIR": "/tmp/mail"})
+        assert loaded.email_capture_dir == "/tmp/mail"
+    for lookalike in ("billing@example.com.evil.io", "billing@mytest", "billing@notexample.com"):
+        with pytest.raises(ConfigurationError):
+            load_settings(frozenset({Need.NOTIFICATIONS}),
+                          {**NOTIFIER, "EMAIL_FROM_ADDRESS": lookalike, "EMAIL_CAPTURE_DIR": "/tmp/mail"})

@@ -59,7 +59,7 @@ def test_processed_events_past_the_retention_are_deleted_and_failed_ones_kept(db
 
     report = run_retention(functions)  # STRIPE_EVENT_RETENTION_DAYS=90
 
-    assert report == {"deleted": 1, "whitelisted": 2, "failed_kept": 1}
+    assert report == {"deleted": 1, "whitelisted": 2, "failed_kept": 1, "notifications_deleted": 0}
     assert sorted(stored(db_engine)) == ["evt_old_failed", "evt_recent"]
 
 
@@ -77,7 +77,8 @@ def test_rows_stored_whole_are_brought_down_to_the_fields_the_code_reads(db_engi
                             "payment_status": "paid", "amount_total": 50000, "currency": "usd",
                             "metadata": {"invoiceId": "inv_1"}}},
     }
-    assert run_retention(functions) == {"deleted": 0, "whitelisted": 0, "failed_kept": 0}  # nothing left to do
+    assert run_retention(functions) == {"deleted": 0, "whitelisted": 0, "failed_kept": 0,
+                                       "notifications_deleted": 0}  # nothing left to do
 
 
 def test_a_failed_event_stored_whole_reprocesses_to_the_same_outcome_once_whitelisted(

@@ -13,7 +13,8 @@ import pytest
 from tests.support.cloudformation import deployed, of_type
 
 FUNCTIONS = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "StripeWebhookFunction",
-             "ReconcileFunction", "StripeEventRetentionFunction", "PaymentHistoryFunction", "StaffInvoicesFunction")
+             "ReconcileFunction", "StripeEventRetentionFunction", "PaymentHistoryFunction", "StaffInvoicesFunction",
+             "InvoicePdfFunction", "NotifierFunction")
 
 
 def login_statement(template) -> dict:
@@ -124,7 +125,7 @@ def test_every_log_group_has_a_retention_period_and_every_function_its_log_group
 # ----- alarms and the dashboard ---------------------------------------------------------------------------------
 
 ALARMS = {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "WebhookClientErrorRateAlarm", "WebhookServerErrorRateAlarm",
-          "ReconciliationRepairsAlarm", "ReconcileFailuresAlarm", "MismatchedPaymentsAlarm"}
+          "ReconciliationRepairsAlarm", "ReconcileFailuresAlarm", "MismatchedPaymentsAlarm", "NotificationFailedAlarm"}
 LAYER = Path(__file__).resolve().parents[1] / "layers" / "common" / "billing"
 
 

@@ -248,6 +248,8 @@ def test_under_the_hold_policy_an_operator_can_accept_the_payment_as_settling_th
     assert stripe_double.sessions[opened["sessionId"]]["status"] == "expired"  # no second way to pay
     assert refund_requests(stripe_double) == []
     assert [r["status"] for r in unapplied(db)] == ["accepted"]
+    # and the payer's receipt waits in the outbox, written with the acceptance
+    assert db('SELECT kind, "contactId" FROM "Notification"') == [{"kind": "payment_succeeded", "contactId": alice.id}]
 
 
 def test_an_operator_cannot_accept_a_payment_for_an_invoice_paid_since(

@@ -162,3 +162,25 @@ def test_a_lost_webhook_is_recovered_by_the_return_pages_verify(portal: Portal) 
     completed = [d["state"] for d in deliveries
                  if d["object_id"] == session_id and d["event_type"] == "checkout.session.completed"]
     assert completed == ["skipped"]
+
+
+def test_the_receipts_pdf_link_downloads_the_invoice_after_signing_in(portal: Portal) -> None:
+    # The link of a receipt email, opened while signed out
+    portal.page.goto(portal.url + "/dashboard?pdf=inv_demo_deposit")
+    portal.page.wait_for_url(portal.url + "/?next=%2Fdashboard%3Fpdf%3Dinv_demo_deposit")
+    contact = seed.find_contact("alice")
+    portal.page.get_by_label("Email").fill(contact.email)
+    portal.page.get_by_label("Password").fill(contact.password)
+    with portal.page.expect_download() as downloading:
+        portal.page.get_by_role("button", name="Sign in").click()
+
+    # Signed in, the paid invoice's PDF is saved, and the query is gone (a reload does not download again)
+    download = downloading.value
+    assert download.suggested_filename == "INV-DEMO-000.pdf"
+    assert download.path().read_bytes().startswith(b"%PDF-")
+    portal.page.wait_for_url(portal.url + "/dashboard")
+
+    # and each row has a PDF button
+    with portal.page.expect_download() as again:
+        portal.row("inv_demo_usd").get_by_role("button", name="PDF").click()
+    assert again.value.suggested_filename == "INV-DEMO-001.pdf"

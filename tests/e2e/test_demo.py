@@ -81,8 +81,14 @@ def test_make_dev_brings_the_stack_up_and_the_demo_passes_and_leaves_it_as_it_wa
 
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "demo OK" in demo.stdout
-    for step in ("== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."):
+    for step in ("== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6.", "== 7."):
         assert step in demo.stdout
+    # The emails were captured, not sent: a receipt and a failed-debit notice, as files the developer can open
+    captured = [json.loads(path.read_text()) for path in (state_dir / "emails").glob("*.json")]
+    subjects = [message["subject"] for message in captured]
+    assert any(s.startswith("Receipt: ¥") for s in subjects) and any(s.startswith("Receipt: $") for s in subjects)
+    assert any(s.startswith("Payment failed: invoice INV-DEMO-003-") for s in subjects)
+    assert "Email      captured, not sent" in dev_log
     assert "FAIL" not in demo.stdout
     # Never a credential on the terminal
     assert "_secret_" not in demo.stdout + demo.stderr

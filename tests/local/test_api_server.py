@@ -43,6 +43,7 @@ def test_the_routes_are_the_templates() -> None:
         ("GET /api/client/billing", "ListInvoicesFunction", True),
         ("POST /api/client/billing/{invoiceId}/checkout", "CreateCheckoutFunction", True),
         ("GET /api/client/billing/{invoiceId}/verify/{sessionId}", "VerifySessionFunction", True),
+        ("GET /api/client/billing/{invoiceId}/pdf", "InvoicePdfFunction", True),
         ("GET /api/client/billing/{invoiceId}/payments", "PaymentHistoryFunction", True),
         ("POST /api/admin/proposals/{proposalId}/invoices", "StaffInvoicesFunction", True),
         ("GET /api/admin/invoices", "StaffInvoicesFunction", True),

@@ -24,10 +24,16 @@ GOOD_LOCAL = {
     "RECONCILE_AFTER_MINUTES": "30",
     "RECONCILE_BATCH_SIZE": "100",
     "STRIPE_EVENT_RETENTION_DAYS": "90",
+    "EMAIL_FROM_ADDRESS": "billing@portal.localhost",
+    "EMAIL_CAPTURE_DIR": ".local/emails",
+    "NOTIFICATION_MAX_ATTEMPTS": "6",
+    "NOTIFICATION_BATCH_SIZE": "50",
 }
 GOOD_AWS = {**GOOD_LOCAL, "FIREBASE_PROJECT_ID": "client-portal-prod", "PORTAL_URL": "https://portal.example.com",
-            "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop", "STRIPE_MODE": "live"}
+            "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop", "STRIPE_MODE": "live",
+            "EMAIL_FROM_ADDRESS": "billing@client-portal.io"}
 del GOOD_AWS["FIREBASE_AUTH_EMULATOR_HOST"]
+del GOOD_AWS["EMAIL_CAPTURE_DIR"]
 
 
 def problems(environ: dict[str, str], target: str = "local", **kwargs) -> list[str]:

@@ -9,10 +9,11 @@ from local.scheduler import scheduler_event
 from local.template import Schedule, scheduled_functions
 
 
-def test_the_template_schedules_reconcile_every_ten_minutes_and_the_inbox_retention_daily() -> None:
+def test_the_template_schedules_reconcile_every_ten_minutes_the_inbox_retention_daily_and_the_notifier() -> None:
     assert scheduled_functions() == [
         Schedule("ReconcileFunction", "rate(10 minutes)", 600),
         Schedule("StripeEventRetentionFunction", "rate(1 day)", 86400),
+        Schedule("NotifierFunction", "rate(1 minute)", 60),
     ]
 
 

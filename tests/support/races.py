@@ -8,6 +8,8 @@ import random
 from typing import Any
 
 from harness.events import client_request, webhook_request
+from harness.parallel import invoke_in_processes
+from harness.transitions import transition_log
 from stripe_double.events import event_payload, sign_payload
 
 
@@ -45,3 +47,15 @@ def assert_each_invoice_paid_once(db, responses: list[tuple[int, Any]], expected
     for row in db('SELECT id, status, "paidByContactId" FROM "Invoice"'):
         assert (row["status"], row["paidByContactId"]) == ("paid", expected_payer[row["id"]])
     return [body.get("outcome", "duplicate") for _, body in responses if "received" in body]
+
+
+def run_verify_and_webhook_race(world, api, stripe_double, token_issuer, db, db_engine, race: dict[str, int]
+                                ) -> tuple[list[str], dict[str, str]]:
+    """The race of `verify_and_webhook_race` (sized by `race`) run in `race["processes"]` processes, checked with
+    `assert_each_invoice_paid_once`. Returns (the webhook outcomes, invoice id -> the contact who paid it)."""
+    jobs, expected_payer = verify_and_webhook_race(world, api, stripe_double, token_issuer, invoices=race["invoices"],
+                                                   deliveries=race["deliveries"],
+                                                   verifies_per_payer=race["verifies_per_payer"], seed=race["seed"])
+    with transition_log(db_engine):
+        responses = invoke_in_processes(jobs, token_issuer.certificates(), processes=race["processes"])
+        return assert_each_invoice_paid_once(db, responses, expected_payer), expected_payer

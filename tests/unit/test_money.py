@@ -10,6 +10,7 @@ import pytest
 from billing.errors import UnsupportedAmount
 from billing.money import (
     SettlementTerms,
+    format_amount,
     from_minor_units,
     normalize_currency,
     parse_amount,
@@ -154,3 +155,16 @@ def test_sqlite_keeps_one_text_spelling_per_amount(amount: str, text: str) -> No
 def test_no_text_spelling_for_what_is_not_a_number() -> None:
     with pytest.raises(ValueError):
         canonical_decimal(Decimal("NaN"))
+
+
+@pytest.mark.parametrize(("amount", "currency", "shown"), [
+    ("500", "usd", "$500.00"),
+    ("1250.5", "USD", "$1,250.50"),
+    ("150000", "JPY", "¥150,000"),  # no decimals
+    ("1234.56", "KWD", "KWD 1,234.560"),  # three
+    ("12.5", "EUR", "€12.50"),
+    ("0.001", "USD", "$0.001"),  # more decimals than the currency has: shown, never rounded
+    ("1000000", "XOF", "XOF 1,000,000"),
+])
+def test_amounts_are_shown_with_their_currencys_decimals(amount: str, currency: str, shown: str) -> None:
+    assert format_amount(Decimal(amount), currency) == shown

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TypeGuard
 
 from sqlalchemy import Connection
 
-from billing import unapplied_payments
+from billing import outbox, unapplied_payments
 from billing.errors import UnsupportedAmount
 from billing.invoice_states import InvoiceEvent
 from billing.money import normalize_currency
@@ -72,9 +72,11 @@ def apply_charge_refunded(conn: Connection, charge: Mapping[str, Any]) -> str:
         return "unapplied_payment_refunded" if fully_refunded else "unapplied_payment_partially_refunded"
     if payment.whose is _Whose.OTHER:
         return _surfaced_other(payment, charge_id, "refund")
+    assert payment.invoice is not None
+    outbox.note_refund(conn, payment.invoice, charge_id=charge_id, refunded_minor=refunded,
+                       currency=_currency(charge.get("currency"), payment.invoice), full=fully_refunded)
     if not fully_refunded:
         return "partially_refunded"
-    assert payment.invoice is not None
     refunded_invoice = apply_invoice_event(conn, payment.invoice.id, InvoiceEvent.REFUNDED_IN_FULL,
                                                       payment_intent_id=payment.payment_intent)
     logger.info("invoice refunded", extra={"invoice_id": payment.invoice.id, "changed": refunded_invoice is not None})

@@ -9,6 +9,8 @@ function):
   in to one, and the template refuses to deploy one;
 - another Stripe API base only with a test-mode key: a live key never leaves for anywhere but api.stripe.com;
 - a live key, which takes real money, with no local switch at all;
+- capturing email into files (EMAIL_CAPTURE_DIR) only for a sender at a domain reserved for tests, for which SES
+  verifies no identity: a deployment that really sends mail cannot have it vanish into a directory;
 - the portal URL, where Stripe sends payers back, an https origin and nothing else (http only for localhost):
   `https://portal.example.com@evil.example` is evil.example.
 
@@ -79,7 +81,8 @@ def stripe_problems(environ: Mapping[str, str], stripe_secret_key: str | None) -
 
 def local_switches(environ: Mapping[str, str]) -> list[str]:
     """The settings present that only a local run should have, named."""
-    found = [name for name in ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE") if environ.get(name)]
+    found = [name for name in ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE", "EMAIL_CAPTURE_DIR")
+             if environ.get(name)]
     if environ.get("AWS_SAM_LOCAL"):
         found.append("AWS_SAM_LOCAL")
     if (environ.get("FIREBASE_PROJECT_ID") or "").startswith(DEMO_PROJECT_PREFIX):
@@ -95,4 +98,21 @@ def logging_problems(environ: Mapping[str, str]) -> list[str]:
     if environ.get("STRIPE_LOG"):
         return ["STRIPE_LOG makes the Stripe SDK print request and response bodies (client secrets, emails) to "
                 "the logs: unset it"]
+    return []
+
+
+# Domains no one can own (RFC 2606, RFC 6761), and their subdomains: SES can verify no identity at them.
+RESERVED_EMAIL_DOMAINS = ("test", "example", "invalid", "localhost", "example.com", "example.net", "example.org")
+
+
+def is_reserved_email_domain(address: str | None) -> bool:
+    domain = (address or "").rpartition("@")[2].lower().rstrip(".")
+    return any(domain == reserved or domain.endswith("." + reserved) for reserved in RESERVED_EMAIL_DOMAINS)
+
+
+def email_capture_problems(capture_dir: str | None, sender: str | None) -> list[str]:
+    """EMAIL_CAPTURE_DIR writes every message to files instead of sending it."""
+    if capture_dir and not is_reserved_email_domain(sender):
+        return ["EMAIL_CAPTURE_DIR keeps email from being sent: it is for local runs and only with a sender at a "
+                "domain reserved for tests (e.g. billing@portal.test); unset it"]
     return []

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from billing import unapplied_payments
+from billing import outbox, unapplied_payments
 from billing.db import after_commit
 from billing.invoice_states import Guard, InvoiceEvent, guards_of
 from billing.money import settlement_terms
@@ -77,12 +77,22 @@ def fulfill_checkout_session(
             conn, invoice_id, event, session_id=session.id, terms=terms, values=_written_by(event, session)
         )
     if updated is not None:
+        _note_for_the_payer(conn, event, updated, session)
         if outcome in _PAYMENT_METRICS:
             after_commit(conn, partial(count, _PAYMENT_METRICS[outcome]))
         return _logged(FulfillmentResult(outcome, updated), session)
     if event is InvoiceEvent.PAYMENT_FAILED:
         unapplied_payments.note_payment_failed(conn, session.payment_intent)
     return _logged(_why_unchanged(conn, invoice_id, session, event), session)
+
+
+def _note_for_the_payer(conn: Connection, event: InvoiceEvent, invoice: InvoiceRecord,
+                        session: CheckoutSessionSnapshot) -> None:
+    """The payer's email, in this transaction: written only by the one call whose UPDATE made the change."""
+    if event is InvoiceEvent.PAYMENT_SUCCEEDED:
+        outbox.note_payment_succeeded(conn, invoice, payer_name=session.customer_name)
+    elif event is InvoiceEvent.PAYMENT_FAILED:
+        outbox.note_payment_failed(conn, invoice, session_id=session.id, payer_contact_id=session.contact_id)
 
 
 def has_anything_to_apply(session: CheckoutSessionSnapshot) -> bool:

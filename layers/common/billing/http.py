@@ -24,7 +24,17 @@ ERROR_RESPONSE_METRIC = "ErrorResponse"
 _MAX_LOGGED_ID = 100
 
 Response = dict[str, Any]
-Route = Callable[["ApiRequest"], tuple[int, Mapping[str, Any]]]
+
+
+class FileResponse(NamedTuple):
+    """A 200 whose body is a file (an invoice's PDF), sent base64-encoded as API Gateway expects binary bodies."""
+
+    content_type: str
+    body: bytes
+    filename: str
+
+
+Route = Callable[["ApiRequest"], "tuple[int, Mapping[str, Any]] | FileResponse"]
 
 
 class ApiRequest(NamedTuple):  # immutable; cheaper to define than a dataclass
@@ -71,7 +81,10 @@ def endpoint(route: Route) -> Callable[[Mapping[str, Any], Any], Response]:
     def lambda_handler(event: Mapping[str, Any], context: Any) -> Response:
         with log_keys(**_payment_ids(event)):
             try:
-                status, body = route(ApiRequest.from_event(event))
+                answer = route(ApiRequest.from_event(event))
+                if isinstance(answer, FileResponse):
+                    return file_response(answer)
+                status, body = answer
                 return json_response(status, body)
             except BillingError as error:
                 log = logger.warning if error.status_code >= 500 else logger.info
@@ -129,6 +142,17 @@ def json_response(status: int, body: Mapping[str, Any]) -> Response:
         "headers": {"content-type": "application/json", "cache-control": "no-store"},
         "body": json.dumps(body, default=_json_default, separators=(",", ":")),
         "isBase64Encoded": False,
+    }
+
+
+def file_response(answer: FileResponse) -> Response:
+    safe_name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in answer.filename)
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": answer.content_type, "cache-control": "no-store",
+                    "content-disposition": f'attachment; filename="{safe_name}"'},
+        "body": base64.b64encode(answer.body).decode("ascii"),
+        "isBase64Encoded": True,
     }
 
 

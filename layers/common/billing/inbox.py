@@ -14,9 +14,11 @@ only whitelisted fields): each run logs how many such old ones there are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import Connection
 
 from billing.db import transaction
 from billing.observability import logger
@@ -80,18 +82,26 @@ def _stored_object(event_type: str, data_object: Mapping[str, Any]) -> dict[str,
     return kept
 
 
+def in_batches(delete: Callable[[Connection, int], int]) -> int:
+    """Run `delete` (which deletes at most `limit` rows and says how many) batch after batch, each in its own
+    transaction, until a batch comes back short or the run's share is done; how many rows went in all."""
+    deleted = 0
+    for _ in range(_MAX_BATCHES_PER_RUN):
+        with transaction() as conn:
+            batch = delete(conn, _BATCH)
+        deleted += batch
+        if batch < _BATCH:
+            break
+    return deleted
+
+
 def apply_retention() -> dict[str, int]:
     """Delete processed events past the retention period, then whitelist rows stored whole. Returns counts."""
     retention_days = settings().event_retention_days
     assert retention_days
     cutoff = utc_now() - timedelta(days=retention_days)
-    deleted = whitelisted = 0
-    for _ in range(_MAX_BATCHES_PER_RUN):
-        with transaction() as conn:
-            batch = delete_processed_events_received_before(conn, cutoff, limit=_BATCH)
-        deleted += batch
-        if batch < _BATCH:
-            break
+    deleted = in_batches(lambda conn, limit: delete_processed_events_received_before(conn, cutoff, limit=limit))
+    whitelisted = 0
     for _ in range(_MAX_BATCHES_PER_RUN):
         with transaction() as conn:
             stored_whole = events_holding_any_field(conn, STRIPE_ENVELOPE_FIELDS, limit=_BATCH)

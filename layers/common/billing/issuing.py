@@ -1,8 +1,8 @@
 """Invoices from a proposal's payment schedule (POST /api/admin/proposals/{proposalId}/invoices).
 
 `issue_invoices` is the one place an invoice is created: it runs in the caller's transaction, so whatever must
-happen when an invoice is issued (the audit row here; a notification outbox row later) is written with it or not
-at all.
+happen when an invoice is issued (its audit row, the outbox rows that tell the company's contacts) is written with
+it or not at all.
 
 Each schedule entry is an amount, or a percentage of the request's `total`, in a currency, with its trigger, week,
 due date and description. Everything is checked before anything is written, and every reason is named (422):
@@ -28,6 +28,7 @@ from billing.audit import record_change
 from billing.auth import StaffMember
 from billing.errors import BadRequest, Unprocessable, UnsupportedAmount
 from billing.money import check_chargeable, normalize_currency
+from billing.outbox import note_invoice_issued
 from billing.repository import invoice_numbers
 from billing.repository.invoices import InvoiceRecord, insert_invoice, invoices_of_schedule
 from billing.repository.proposals import proposal_exists
@@ -189,8 +190,8 @@ def create_invoices_from_schedule(conn: Connection, staff: StaffMember, proposal
 
 def issue_invoice(conn: Connection, staff: StaffMember, proposal_id: str, entry: ScheduleEntry,
                   invoice_number: str) -> InvoiceRecord:
-    """The one place an invoice is created, in the caller's transaction: the row and its audit record (and
-    whatever else must be written when an invoice is issued, such as a notification, goes here)."""
+    """The one place an invoice is created, in the caller's transaction: the row, its audit record and the outbox
+    rows announcing it (an invoice answered again for a repeated schedule is not issued again, so not announced)."""
     created = insert_invoice(conn, {
         "id": uuid.uuid4().hex, "proposalId": proposal_id, "invoiceNumber": invoice_number,
         "amount": entry.amount, "currency": entry.currency, "description": entry.description,
@@ -198,4 +199,5 @@ def issue_invoice(conn: Connection, staff: StaffMember, proposal_id: str, entry:
         "dueDate": entry.due_date,
     })
     record_change(conn, staff, "invoice.created", created, before=None, after=created)
+    note_invoice_issued(conn, created.id)
     return created

@@ -107,6 +107,24 @@ def parse_amount(value: object) -> Decimal:
         raise UnsupportedAmount(f"not an amount: {value!r}") from None
 
 
+# The symbols a reader knows without the code; every other currency is written with its code ("KWD 1,234.560"),
+# as Intl.NumberFormat writes it in English (portal/format.js): display only.
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """An amount as a person reads it, with its currency's decimals: $500.00, ¥150,000, KWD 1,234.560. Exact: an
+    amount with more decimals than its currency has is shown with all of them, never rounded."""
+    code, value = normalize_currency(currency), parse_amount(amount)
+    exponent = value.normalize().as_tuple().exponent
+    decimals = max(minor_unit_exponent(code), -exponent if isinstance(exponent, int) else 0)
+    text = f"{value:,.{decimals}f}"
+    symbol = _SYMBOLS.get(code)
+    if text.startswith("-"):
+        return f"-{symbol}{text[1:]}" if symbol else f"-{code} {text[1:]}"
+    return f"{symbol}{text}" if symbol else f"{code} {text}"
+
+
 # Stripe's minimum charge amounts (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), in major
 # units, for the currencies it lists; and its maximum, 99,999,999 in minor units, for every currency.
 MINIMUM_CHARGE = {

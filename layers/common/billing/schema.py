@@ -32,6 +32,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -50,6 +51,23 @@ class UnappliedReason(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     INVOICE_SETTLED = "invoice_settled"  # a second payment of an invoice already paid (or refunded)
     NOT_CURRENT_SESSION = "not_current_session"  # a session that is not (or no longer) the invoice's current one
+
+
+class NotificationKind(StrEnum):
+    """What a notification tells (billing/outbox.py says when each is written, and to whom)."""
+
+    INVOICE_ISSUED = "invoice_issued"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"  # a bank debit failed: the invoice is payable again
+    REFUND_MADE = "refund_made"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt ("nextAttemptAt")
+    SENDING = "sending"  # claimed by a notifier run until "claimedUntil"
+    SENT = "sent"
+    FAILED = "failed"  # given up after NOTIFICATION_MAX_ATTEMPTS attempts, or refused by SES for good: alarmed
+    SKIPPED = "skipped"  # nobody to send it to: the contact is gone, has no email, or opted out
 
 
 class UnappliedStatus(StrEnum):
@@ -288,4 +306,42 @@ reconciliation_cursor = Table(
     Column("id", Text, primary_key=True),  # "stripe_events"
     Column("createdFrom", BigInteger, nullable=False),
     _timestamp("updatedAt", nullable=False, default=True),
+)
+
+# The transactional outbox (billing/outbox.py, billing/notifier.py): one row per notification, written in the
+# transaction of the state change it tells about, delivered by the notifier. ("kind", "eventKey", "contactId") is
+# unique: the same event told to the same contact twice is one row, however often the change is reported.
+notification = Table(
+    "Notification",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("eventKey", Text, nullable=False),  # what identifies the event: an invoice, a session, a refund
+    Column("contactId", Text, nullable=False),  # the recipient (the portal's contact; its email is read at sending)
+    Column("invoiceId", Text, nullable=True),
+    Column("payload", JSON().with_variant(JSONB(), "postgresql"), nullable=False),  # the facts the message shows
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _timestamp("nextAttemptAt", nullable=False, default=True),
+    Column("claimToken", Text, nullable=True),
+    _timestamp("claimedUntil"),
+    Column("lastError", Text, nullable=True),  # an error code, never a message that could carry an address
+    Column("messageId", Text, nullable=True),  # SES's, once sent
+    _timestamp("sentAt"),
+    _timestamp("createdAt", nullable=False, default=True),
+    _timestamp("updatedAt", nullable=False, default=True),
+    CheckConstraint(_one_of("kind", NotificationKind), name="Notification_kind_valid"),
+    CheckConstraint(_one_of("status", NotificationStatus), name="Notification_status_valid"),
+    UniqueConstraint("kind", "eventKey", "contactId", name="Notification_event_recipient_key"),
+    Index("Notification_status_nextAttemptAt_idx", "status", "nextAttemptAt"),
+    Index("Notification_invoiceId_idx", "invoiceId"),
+)
+
+# Contacts who want no non-essential mail (billing/outbox.py: NON_ESSENTIAL). A table of ours, not a column on the
+# portal's "Contact": the portal inserts a row to opt a contact out and deletes it to opt back in.
+notification_opt_out = Table(
+    "NotificationOptOut",
+    metadata,
+    Column("contactId", Text, primary_key=True),
+    _timestamp("createdAt", nullable=False, default=True),
 )

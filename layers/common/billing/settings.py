@@ -27,11 +27,16 @@ class Need(Enum):
     PORTAL = "portal"
     RECONCILIATION = "reconciliation"
     EVENT_RETENTION = "event_retention"
+    NOTIFICATIONS = "notifications"
 
 
 # Stripe retries a delivery for 3 days, reconciliation re-applies early refunds for 7, and Stripe's API lists
 # events of the last 30: an inbox row kept that long still recognises any event Stripe could send again.
 MIN_EVENT_RETENTION_DAYS = 30
+# Sent (or skipped, or failed) notifications are deleted this many days after they were settled: the rows hold the
+# payer's name given at Checkout. A week at least, so an operator can still look into a failed one.
+DEFAULT_NOTIFICATION_RETENTION_DAYS = 30
+MIN_NOTIFICATION_RETENTION_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,14 @@ class Settings:
     reconcile_after_minutes: int | None = None
     reconcile_batch_size: int | None = None
     event_retention_days: int | None = None
+    notification_retention_days: int = DEFAULT_NOTIFICATION_RETENTION_DAYS
     stripe_mode: str | None = None  # "test" or "live": Stripe events of the other mode are never applied
     mismatched_payment_policy: str = "refund"  # or "hold": what becomes of a payment that cannot settle its invoice
+    email_from_address: str | None = None  # the SES identity the notifier sends from
+    ses_configuration_set: str | None = None
+    email_capture_dir: str | None = None  # local runs: messages written here instead of sent (billing/email_sender.py)
+    notification_max_attempts: int | None = None
+    notification_batch_size: int | None = None  # rows one notifier run claims
 
     def __repr__(self) -> str:  # secrets must never reach a log line through repr()
         return f"Settings(firebase_project_id={self.firebase_project_id!r}, portal_url={self.portal_url!r})"
@@ -137,8 +148,22 @@ def _reconciliation(environ: Mapping[str, str], _values: dict[str, Any], problem
 
 
 def _event_retention(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    return {"event_retention_days": _positive_integer("STRIPE_EVENT_RETENTION_DAYS", environ, problems,
-                                                      minimum=MIN_EVENT_RETENTION_DAYS)}
+    values = {"event_retention_days": _positive_integer("STRIPE_EVENT_RETENTION_DAYS", environ, problems,
+                                                        minimum=MIN_EVENT_RETENTION_DAYS)}
+    if environ.get("NOTIFICATION_RETENTION_DAYS"):  # optional: DEFAULT_NOTIFICATION_RETENTION_DAYS
+        values["notification_retention_days"] = _positive_integer(
+            "NOTIFICATION_RETENTION_DAYS", environ, problems, minimum=MIN_NOTIFICATION_RETENTION_DAYS)
+    return values
+
+
+def _notifications(environ: Mapping[str, str], _values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    sender = _required("EMAIL_FROM_ADDRESS", environ.get("EMAIL_FROM_ADDRESS"), problems)
+    capture_dir = environ.get("EMAIL_CAPTURE_DIR") or None
+    problems += config_rules.email_capture_problems(capture_dir, sender)
+    return {"email_from_address": sender, "ses_configuration_set": environ.get("SES_CONFIGURATION_SET") or None,
+            "email_capture_dir": capture_dir,
+            "notification_max_attempts": _positive_integer("NOTIFICATION_MAX_ATTEMPTS", environ, problems),
+            "notification_batch_size": _positive_integer("NOTIFICATION_BATCH_SIZE", environ, problems)}
 
 
 STRIPE_MODES = ("test", "live")
@@ -177,6 +202,7 @@ _READERS: tuple[tuple[frozenset[Need], Reader], ...] = (
     (frozenset({Need.PORTAL}), _portal),
     (frozenset({Need.RECONCILIATION}), _reconciliation),
     (frozenset({Need.EVENT_RETENTION}), _event_retention),
+    (frozenset({Need.NOTIFICATIONS}), _notifications),
 )
 
 

@@ -54,6 +54,9 @@ class CheckoutSessionSnapshot:
     client_secret: str | None = field(default=None, repr=False)  # lets a browser pay: never logged
     expires_at: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # The name the payer gave at Checkout (customer_details.name), for their receipt: personal data, never logged,
+    # and not kept in the inbox (billing/inbox.py), so an event reprocessed from there has none.
+    customer_name: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckoutSessionSnapshot:
@@ -69,6 +72,7 @@ class CheckoutSessionSnapshot:
             return text(value.get("id")) if isinstance(value, Mapping) else text(value)
 
         metadata = data.get("metadata")
+        details = data.get("customer_details")
         return cls(
             id=str(data["id"]),
             status=text(data.get("status")),
@@ -81,6 +85,7 @@ class CheckoutSessionSnapshot:
             expires_at=integer(data.get("expires_at")),
             metadata={k: v for k, v in metadata.items() if isinstance(k, str) and isinstance(v, str)}
             if isinstance(metadata, Mapping) else {},
+            customer_name=text(details.get("name")) if isinstance(details, Mapping) else None,
         )
 
     @property

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from billing import stripe_gateway
+from billing import outbox, stripe_gateway
 from billing.db import after_commit, transaction
 from billing.errors import BillingError, PaymentProviderUnavailable
 from billing.invoice_states import SETTLED_STATUSES, InvoiceEvent, sources_of, target_of
@@ -190,6 +190,7 @@ def accept(payment_intent_id: str) -> InvoiceRecord:
             raise CannotAccept("the invoice changed meanwhile; look again")
         move_unapplied_payment(conn, record.id, from_statuses=(UnappliedStatus.HELD,),
                                           to=UnappliedStatus.ACCEPTED)
+        outbox.note_payment_succeeded(conn, accepted, payer_name=None)  # the payer's receipt, now it settles
     logger.warning("unapplied payment accepted by an operator",
                    extra={"payment_intent_id": record.id, "invoice_id": invoice.id, "reason": record.reason})
     return accepted
