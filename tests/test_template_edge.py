@@ -17,8 +17,8 @@ EDGE_TEMPLATE = Path(__file__).resolve().parents[1] / "edge" / "waf.yaml"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/billing-edge-billing/0123abcd"
 # Every function behind the HTTP API's JWT authorizer (the portal's client and staff routes) is behind the edge
 BEHIND_EDGE = ("ListInvoicesFunction", "CreateCheckoutFunction", "VerifySessionFunction", "PaymentHistoryFunction",
-               "StaffInvoicesFunction")
-OTHER_FUNCTIONS = ("StripeWebhookFunction", "ReconcileFunction", "StripeEventRetentionFunction")
+               "StaffInvoicesFunction", "InvoicePdfFunction")
+OTHER_FUNCTIONS = ("StripeWebhookFunction", "ReconcileFunction", "StripeEventRetentionFunction", "NotifierFunction")
 CHECKOUT_ROUTE = "POST /api/client/billing/{invoiceId}/checkout"
 
 
