@@ -112,10 +112,14 @@ auth-emulator: $(FIREBASE_NODE)/node_modules/.installed
 ## when the lock file changes). The tests of tests/prisma that need no npm are in `make test`.
 PRISMA_NODE := tests/prisma/node
 # npm ci of a package-lock.json (Prisma's, the Firebase CLI's), again only when the lock file changes; Node.js as
-# its package.json's "engines" asks.
+# its package.json's "engines" asks. A registry download has been seen to stall for good: each try is bounded, and
+# tried again (what was fetched stays in npm's cache).
 %/node_modules/.installed: %/package-lock.json %/package.json
 	@scripts/install_node.sh $*/package.json
-	cd $* && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd $* && for try in 1 2 3; do \
+	  timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --fetch-timeout=120000 && break; \
+	  [ $$try -lt 3 ] || exit 1; echo "npm ci in $*: try $$try failed or stalled, again" >&2; \
+	done
 	@touch $@
 
 test-prisma: dev-env $(PRISMA_NODE)/node_modules/.installed
