@@ -230,7 +230,8 @@ def main() -> None:
         versions = _versions(cluster)
         environment = stack.environment("i13_direct", direct_url) | {
             "LOG_LEVEL": "WARNING", "RECONCILE_AFTER_MINUTES": "30", "RECONCILE_BATCH_SIZE": "100",
-            "STRIPE_EVENT_RETENTION_DAYS": "90"}
+            "STRIPE_EVENT_RETENTION_DAYS": "90", "EMAIL_FROM_ADDRESS": "billing@portal.example.test",
+            "NOTIFICATION_MAX_ATTEMPTS": "3", "NOTIFICATION_BATCH_SIZE": "50"}  # every function loads: the notifier too
         crowd = containers(stack, scenario, args.containers, args.requests)
         pooled = run(environment | {"DATABASE_URL": pooled_url.replace(f":{cluster.port}/", f":{bouncer.port}/")},
                      crowd, cluster)

@@ -46,6 +46,9 @@ class Environment:
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": self.stripe.url, "STRIPE_MODE": "test",
             "PORTAL_URL": "https://portal.example.test", "POWERTOOLS_SERVICE_NAME": "billing", "LOG_LEVEL": "WARNING",
             "RECONCILE_AFTER_MINUTES": "30", "STRIPE_EVENT_RETENTION_DAYS": "90",
+            # every function is loaded, the notifier too (it sends nothing here)
+            "EMAIL_FROM_ADDRESS": "billing@portal.example.test", "NOTIFICATION_MAX_ATTEMPTS": "3",
+            "NOTIFICATION_BATCH_SIZE": "50",
         })
 
     def run(self, args: argparse.Namespace, processes: int) -> StormReport:
